@@ -1,0 +1,49 @@
+/**
+ * The two code tables of the wire protocol: close codes end a connection, error codes answer
+ * one message and leave the connection open.
+ * @module
+ */
+
+/** A reason to end a connection: the WebSocket close code, its reason text, and whether to reconnect. */
+export interface Disconnect {
+  readonly code: number;
+  readonly reason: string;
+  readonly reconnect: boolean;
+}
+
+/**
+ * Every way the hub closes a connection. 1000-1015 are RFC 6455 codes; 4000-4999 are Herald's
+ * own (4000-4499: reconnect is expected to help; 4500-4999: it is not, without a change).
+ */
+export const DISCONNECT = {
+  shutdown: { code: 1001, reason: "server shutting down", reconnect: true },
+  binaryFrame: { code: 1003, reason: "binary frames are not supported", reconnect: false },
+  messageTooBig: { code: 1009, reason: "message too big", reconnect: true },
+  slowConsumer: { code: 4008, reason: "slow consumer", reconnect: true },
+  eventsLost: { code: 4009, reason: "events were lost between nodes", reconnect: true },
+} as const satisfies Record<string, Disconnect>;
+
+/** Error codes sent in `{"type":"error","payload":{"code":...}}` replies. */
+export const ERROR_CODES = {
+  /** The frame is not valid JSON. */
+  badJson: "bad_json",
+  /** The message is JSON but not a valid message of its type. */
+  badMessage: "bad_message",
+  /** `type` names no message the hub knows. */
+  unknownMessageType: "unknown_message_type",
+  /** A `request` names a topic the hub does not serve. */
+  unknownTopic: "unknown_topic",
+  /** The connection is not allowed to do this (publishing without the publish token). */
+  forbidden: "forbidden",
+  /** The connection sent messages faster than its allowance; this one was not processed. */
+  rateLimited: "rate_limited",
+  /** A per-connection limit (subscriptions) would be exceeded; nothing changed. */
+  limitExceeded: "limit_exceeded",
+  /** A published event was invalid. */
+  badEvent: "bad_event",
+  /** The hub cannot publish right now (its bus is unavailable); retry later. */
+  unavailable: "unavailable",
+} as const;
+
+/** One of the {@linkcode ERROR_CODES}. */
+export type ErrorCode = typeof ERROR_CODES[keyof typeof ERROR_CODES];

@@ -1,0 +1,168 @@
+/**
+ * Control messages between clients and the hub: decoding what clients send and encoding
+ * what the hub replies.
+ * @module
+ */
+
+import { ERROR_CODES, type ErrorCode } from "./codes.ts";
+import { type Decoded, invalid, isJsonObject, type JsonObject, type JsonValue } from "./json.ts";
+import { MAX_NAME_LENGTH } from "./envelope.ts";
+import { parseTopic, type TopicPattern } from "./topic.ts";
+
+/** Echoed on every reply to a message that carried one. */
+export type RequestId = string | number;
+
+/** Exact-match filters a subscription may carry. */
+export interface SubscriptionFilter {
+  readonly appId?: string;
+  readonly namespace?: string;
+}
+
+/** A message from a client, after validation. */
+export type ClientMessage =
+  | {
+    readonly type: "subscribe";
+    readonly requestId?: RequestId;
+    readonly topic: TopicPattern;
+    readonly filter: SubscriptionFilter;
+  }
+  | { readonly type: "unsubscribe"; readonly requestId?: RequestId; readonly topic: string }
+  | { readonly type: "ping"; readonly requestId?: RequestId }
+  | { readonly type: "publish"; readonly requestId?: RequestId; readonly event: unknown }
+  | {
+    readonly type: "request";
+    readonly requestId?: RequestId;
+    readonly topic: string;
+    readonly payload: JsonObject;
+  };
+
+/** Why a client message was refused, with the request id to echo when one could be read. */
+export interface MessageError {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly requestId?: RequestId;
+}
+
+/** Decodes a filter object; exported for the `/ws` query string, which carries the same fields. */
+export function decodeFilter(raw: unknown): Decoded<SubscriptionFilter> {
+  if (raw === undefined) return { ok: true, value: {} };
+  if (!isJsonObject(raw)) return invalid("filter must be an object");
+  const filter: { appId?: string; namespace?: string } = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (key !== "appId" && key !== "namespace") {
+      return invalid(`unknown filter field "${key}" (allowed: appId, namespace)`);
+    }
+    if (typeof value !== "string" || value.length === 0 || value.length > MAX_NAME_LENGTH) {
+      return invalid(`filter.${key} must be a non-empty string`);
+    }
+    filter[key] = value;
+  }
+  return { ok: true, value: filter };
+}
+
+function topicOf(raw: JsonObject): Decoded<TopicPattern> {
+  if (typeof raw.topic !== "string") return invalid("topic must be a string");
+  const topic = parseTopic(raw.topic);
+  if (topic === null) {
+    return invalid(
+      `topic "${raw.topic}" is not a pattern: use "*", a prefix such as "deploy.*", or an exact type`,
+    );
+  }
+  return { ok: true, value: topic };
+}
+
+/**
+ * Decodes one text frame from a client.
+ *
+ * @example
+ * ```ts
+ * import { decodeClientMessage } from "./messages.ts";
+ * const message = decodeClientMessage('{"type":"ping","requestId":"3"}');
+ * ```
+ */
+export function decodeClientMessage(text: string): ClientMessage | MessageError {
+  let raw: JsonValue;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { code: ERROR_CODES.badJson, message: "the message is not valid JSON" };
+  }
+  if (!isJsonObject(raw)) {
+    return { code: ERROR_CODES.badMessage, message: "a message must be a JSON object" };
+  }
+  const requestIdRaw = raw.requestId;
+  let requestId: RequestId | undefined;
+  if (typeof requestIdRaw === "string" || typeof requestIdRaw === "number") {
+    requestId = requestIdRaw;
+  } else if (requestIdRaw !== undefined) {
+    return { code: ERROR_CODES.badMessage, message: "requestId must be a string or a number" };
+  }
+  const withId = requestId === undefined ? {} : { requestId };
+  const fail = (message: string): MessageError => ({
+    code: ERROR_CODES.badMessage,
+    message,
+    ...withId,
+  });
+  switch (raw.type) {
+    case "subscribe": {
+      const topic = topicOf(raw);
+      if (!topic.ok) return fail(topic.message);
+      const filter = decodeFilter(raw.filter);
+      if (!filter.ok) return fail(filter.message);
+      return { type: "subscribe", topic: topic.value, filter: filter.value, ...withId };
+    }
+    case "unsubscribe": {
+      const topic = topicOf(raw);
+      if (!topic.ok) return fail(topic.message);
+      return { type: "unsubscribe", topic: topic.value.topic, ...withId };
+    }
+    case "ping":
+      return { type: "ping", ...withId };
+    case "publish":
+      if (raw.event === undefined) return fail("publish needs an event");
+      return { type: "publish", event: raw.event, ...withId };
+    case "request": {
+      if (typeof raw.topic !== "string") return fail("topic must be a string");
+      if (raw.payload !== undefined && !isJsonObject(raw.payload)) {
+        return fail("payload must be an object when present");
+      }
+      return { type: "request", topic: raw.topic, payload: raw.payload ?? {}, ...withId };
+    }
+    case undefined:
+      return fail("type is required");
+    default:
+      return {
+        code: ERROR_CODES.unknownMessageType,
+        message: `unknown message type ${JSON.stringify(raw.type)}`,
+        ...withId,
+      };
+  }
+}
+
+/** Encodes a `response` reply. */
+export function encodeResponse(
+  requestId: RequestId | undefined,
+  topic: string | undefined,
+  payload: JsonObject,
+): string {
+  return JSON.stringify({ type: "response", topic, requestId, payload });
+}
+
+/** Encodes a `pong` reply. */
+export function encodePong(requestId: RequestId | undefined): string {
+  return JSON.stringify({ type: "pong", requestId });
+}
+
+/** Encodes an `error` reply. */
+export function encodeError(error: MessageError): string {
+  return JSON.stringify({
+    type: "error",
+    requestId: error.requestId,
+    payload: { code: error.code, message: error.message },
+  });
+}
+
+/** Encodes the notice that precedes the next event after events were dropped for this client. */
+export function encodeLagged(dropped: number, reason: string): string {
+  return JSON.stringify({ type: "lagged", payload: { dropped, reason } });
+}

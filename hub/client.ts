@@ -1,0 +1,185 @@
+/**
+ * One connected client: its subscriptions, its bounded queue and the pump that drains the
+ * queue into its transport without ever letting the transport's own buffer grow past the
+ * high-water mark.
+ * @module
+ */
+
+import { DISCONNECT, type Disconnect } from "../events/codes.ts";
+import { encodeLagged } from "../events/messages.ts";
+import type { Clock } from "./clock.ts";
+import type { Metrics } from "./metrics.ts";
+import { type DropReason, enqueue, type OverflowPolicy } from "./overflow.ts";
+import { type Delivery, DeliveryQueue } from "./queue.ts";
+import type { Subscription } from "./subscriptions.ts";
+import type { Transport } from "./transport.ts";
+
+/** Limits and policy that apply to every client. */
+export interface ClientLimits {
+  /** Events a client's queue holds before the overflow policy applies. */
+  readonly bufferEvents: number;
+  /** The pump does not write while the transport buffers more than this many bytes. */
+  readonly highWaterBytes: number;
+  readonly overflow: OverflowPolicy;
+  /** A client whose transport buffer has not shrunk for this long is closed as a slow consumer. */
+  readonly stallTimeoutMs: number;
+  /** How often a blocked pump looks at the transport buffer again. */
+  readonly drainPollMs: number;
+}
+
+/** Who a client is; filled in by the layer that authenticated it. */
+export interface Principal {
+  readonly tenant: string;
+  /** May publish over this connection. */
+  readonly canPublish: boolean;
+}
+
+let nextClientId = 1;
+
+/** A client of the hub. */
+export class Client {
+  readonly id: string;
+  readonly principal: Principal;
+  readonly transportName: string;
+  /** Keyed by topic, appId and namespace, so the same subscription twice is one. */
+  readonly subscriptions = new Map<string, Subscription<Client>>();
+  /** True while the client holds only the `*` subscription it got for connecting without a topic. */
+  implicitAll = false;
+  /** Number of the last event routed to this client, to deliver each event once. */
+  lastEventNo = 0;
+  readonly queue: DeliveryQueue;
+  readonly #transport: Transport;
+  readonly #limits: ClientLimits;
+  readonly #clock: Clock;
+  readonly #metrics: Metrics;
+  readonly #onClose: (client: Client) => void;
+  #droppedSinceNotice = 0;
+  #dropReason: DropReason = "drop_oldest";
+  #closed = false;
+
+  constructor(
+    transport: Transport,
+    principal: Principal,
+    transportName: string,
+    deps: {
+      limits: ClientLimits;
+      clock: Clock;
+      metrics: Metrics;
+      onClose: (client: Client) => void;
+    },
+  ) {
+    this.id = `c${nextClientId++}`;
+    this.#transport = transport;
+    this.principal = principal;
+    this.transportName = transportName;
+    this.#limits = deps.limits;
+    this.#clock = deps.clock;
+    this.#metrics = deps.metrics;
+    this.#onClose = deps.onClose;
+    this.queue = new DeliveryQueue(deps.limits.bufferEvents);
+    this.#pump().catch(() => this.close(DISCONNECT.shutdown));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Bytes the transport holds unsent. */
+  get bufferedAmount(): number {
+    return this.#transport.bufferedAmount;
+  }
+
+  /** Queues an event frame under the overflow policy. */
+  deliver(delivery: Delivery): void {
+    const outcome = enqueue(this.queue, delivery, this.#limits.overflow);
+    if (outcome.action === "queued") {
+      if (outcome.dropped > 0) {
+        this.#droppedSinceNotice += outcome.dropped;
+        this.#dropReason = outcome.reason ?? "drop_oldest";
+        this.#metrics.eventsDropped.incLabel(this.#dropReason, outcome.dropped);
+      }
+    } else if (outcome.action === "disconnect") {
+      this.#metrics.slowConsumerDisconnects.incLabel("queue_full");
+      this.close(DISCONNECT.slowConsumer);
+    }
+  }
+
+  /**
+   * Tells the client that `missed` events may never reach it (the bus lost messages). Under
+   * the `disconnect` policy it is closed so that it resumes; otherwise it gets a `lagged`
+   * notice before its next event.
+   */
+  noteLost(missed: number): void {
+    if (this.#limits.overflow === "disconnect") {
+      this.close(DISCONNECT.eventsLost);
+      return;
+    }
+    this.#droppedSinceNotice += missed;
+    this.#dropReason = "bus_gap";
+  }
+
+  /** Queues a control reply; it keeps its place in line with the events. */
+  reply(frame: string): void {
+    this.queue.pushControl(frame);
+  }
+
+  /** Closes the transport and releases everything the client holds. Idempotent. */
+  close(disconnect: Disconnect): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.queue.close();
+    try {
+      this.#transport.close(disconnect.code, disconnect.reason);
+    } catch {
+      // Already closed by the peer.
+    }
+    this.#onClose(this);
+  }
+
+  /** Marks the client closed after its transport closed on its own (peer went away). */
+  transportClosed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.queue.close();
+    this.#onClose(this);
+  }
+
+  async #pump(): Promise<void> {
+    const transport = this.#transport;
+    const highWater = this.#limits.highWaterBytes;
+    for await (const item of this.queue) {
+      if (transport.bufferedAmount > highWater && !(await this.#waitForDrain())) return;
+      if (this.#closed) return;
+      if (this.#droppedSinceNotice > 0) {
+        transport.send(encodeLagged(this.#droppedSinceNotice, this.#dropReason));
+        this.#droppedSinceNotice = 0;
+      }
+      transport.send(item.frame);
+      if (item.key !== null) this.#metrics.eventsDelivered.value++;
+    }
+  }
+
+  /**
+   * Waits until the transport buffer is back under the high-water mark. Returns false when the
+   * client was closed instead: by someone else, or here because the buffer has not shrunk for
+   * the stall timeout.
+   */
+  async #waitForDrain(): Promise<boolean> {
+    const transport = this.#transport;
+    let lowest = transport.bufferedAmount;
+    let progressAt = this.#clock.now();
+    while (!this.#closed) {
+      await this.#clock.sleep(this.#limits.drainPollMs);
+      const buffered = transport.bufferedAmount;
+      if (buffered <= this.#limits.highWaterBytes) return !this.#closed;
+      if (buffered < lowest) {
+        lowest = buffered;
+        progressAt = this.#clock.now();
+      } else if (this.#clock.now() - progressAt >= this.#limits.stallTimeoutMs) {
+        this.#metrics.slowConsumerDisconnects.incLabel("stalled");
+        this.close(DISCONNECT.slowConsumer);
+      }
+    }
+    return false;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * A client's bounded outgoing buffer, exposed as an async iterator for its pump.
+ *
+ * Mechanism only: it refuses events past its capacity and offers the operations overflow
+ * policies need (drop the oldest event, conflate); which one runs is decided in `overflow.ts`.
+ * @module
+ */
+
+/**
+ * One frame waiting to be written. Event frames carry their conflation key (type and appId)
+ * and are shared by every client the event goes to; control replies have `key: null` and are
+ * never dropped or conflated.
+ */
+export interface Delivery {
+  readonly frame: string;
+  readonly key: string | null;
+}
+
+/** Outcome of offering an event to a queue. */
+export type Offer = { readonly state: "ok" } | { readonly state: "full" } | {
+  readonly state: "closed";
+};
+
+const OK: Offer = { state: "ok" };
+const FULL: Offer = { state: "full" };
+const CLOSED: Offer = { state: "closed" };
+const DONE: IteratorResult<Delivery> = { done: true, value: undefined };
+
+/** A FIFO of deliveries bounded in events; iterate it to drain it. */
+export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
+  readonly capacity: number;
+  #items: Delivery[] = [];
+  #head = 0;
+  #events = 0;
+  #closed = false;
+  #waiter: ((result: IteratorResult<Delivery>) => void) | null = null;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+
+  /** Frames waiting, events and control replies together. */
+  get depth(): number {
+    return this.#items.length - this.#head;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Adds an event unless the queue holds `capacity` events already. */
+  offer(item: Delivery): Offer {
+    if (this.#closed) return CLOSED;
+    if (this.#events >= this.capacity) return FULL;
+    this.#events++;
+    this.#append(item);
+    return OK;
+  }
+
+  /**
+   * Adds a control reply regardless of capacity. Replies are bounded by the inbound message
+   * rate limit: each inbound message produces at most one.
+   */
+  pushControl(frame: string): void {
+    if (this.#closed) return;
+    this.#append({ frame, key: null });
+  }
+
+  /** Removes the oldest queued event (not control reply). Returns false when there is none. */
+  dropOldestEvent(): boolean {
+    for (let index = this.#head; index < this.#items.length; index++) {
+      if (this.#items[index]!.key !== null) {
+        this.#items.splice(index, 1);
+        this.#events--;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Removes every queued event superseded by a newer one with the same key, counting
+   * `incomingKey` as the newest. Returns how many were removed.
+   */
+  conflate(incomingKey: string): number {
+    const seen = new Set<string>([incomingKey]);
+    const kept: Delivery[] = [];
+    let removed = 0;
+    for (let index = this.#items.length - 1; index >= this.#head; index--) {
+      const item = this.#items[index]!;
+      if (item.key !== null && seen.has(item.key)) {
+        removed++;
+        continue;
+      }
+      if (item.key !== null) seen.add(item.key);
+      kept.push(item);
+    }
+    this.#items = kept.reverse();
+    this.#head = 0;
+    this.#events -= removed;
+    return removed;
+  }
+
+  /** Ends iteration; queued frames are discarded. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#items = [];
+    this.#head = 0;
+    this.#events = 0;
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    waiter?.(DONE);
+  }
+
+  next(): Promise<IteratorResult<Delivery>> {
+    if (this.#head < this.#items.length) return Promise.resolve(this.#take());
+    if (this.#closed) return Promise.resolve(DONE);
+    return new Promise((resolve) => {
+      this.#waiter = resolve;
+    });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Delivery> {
+    return this;
+  }
+
+  #append(item: Delivery): void {
+    const waiter = this.#waiter;
+    if (waiter !== null) {
+      // The pump is parked on an empty queue: hand the item over without storing it.
+      this.#waiter = null;
+      if (item.key !== null) this.#events--;
+      waiter({ done: false, value: item });
+      return;
+    }
+    this.#items.push(item);
+  }
+
+  #take(): IteratorResult<Delivery> {
+    const item = this.#items[this.#head]!;
+    this.#head++;
+    if (item.key !== null) this.#events--;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return { done: false, value: item };
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * The inbound side of a WebSocket client: decodes control messages and answers them.
+ * Transport-neutral: the server layer feeds it text frames and tells it about binary ones.
+ * @module
+ */
+
+import { DISCONNECT, ERROR_CODES } from "../events/codes.ts";
+import { decodeEventInput } from "../events/envelope.ts";
+import {
+  type ClientMessage,
+  decodeClientMessage,
+  encodeError,
+  encodePong,
+  encodeResponse,
+  type MessageError,
+  type RequestId,
+} from "../events/messages.ts";
+import { BusUnavailableError } from "./bus.ts";
+import type { Client } from "./client.ts";
+import type { Clock } from "./clock.ts";
+import type { Hub } from "./hub.ts";
+import type { Metrics } from "./metrics.ts";
+import { TokenBucket } from "./rate_limit.ts";
+
+/** Limits on what one client may send. */
+export interface SessionLimits {
+  /** Largest inbound message in bytes; a larger one closes the connection with 1009. */
+  readonly maxMessageBytes: number;
+  /** Messages per second a client may send, sustained. */
+  readonly messageRate: number;
+  /** Messages a client may send at once before the rate applies. */
+  readonly messageBurst: number;
+  /** Reject event types outside the catalog. */
+  readonly strictEvents: boolean;
+}
+
+/** Answers a `request` message; later features register topics (state, history...). */
+export type RequestHandler = (client: Client, payload: Record<string, unknown>) =>
+  | Record<string, unknown>
+  | Promise<Record<string, unknown>>;
+
+const encoder = new TextEncoder();
+
+/** Byte length of a string in UTF-8 without encoding it when the answer is obvious. */
+function exceedsBytes(text: string, limit: number): boolean {
+  if (text.length > limit) return true;
+  if (text.length * 3 <= limit) return false;
+  return encoder.encode(text).byteLength > limit;
+}
+
+/** One client's control-message handler. */
+export class Session {
+  readonly client: Client;
+  readonly #hub: Hub;
+  readonly #limits: SessionLimits;
+  readonly #metrics: Metrics;
+  readonly #bucket: TokenBucket;
+  readonly #requests: ReadonlyMap<string, RequestHandler>;
+
+  constructor(
+    hub: Hub,
+    client: Client,
+    deps: {
+      limits: SessionLimits;
+      clock: Clock;
+      metrics: Metrics;
+      requests: ReadonlyMap<string, RequestHandler>;
+    },
+  ) {
+    this.#hub = hub;
+    this.client = client;
+    this.#limits = deps.limits;
+    this.#metrics = deps.metrics;
+    this.#requests = deps.requests;
+    this.#bucket = new TokenBucket(deps.limits.messageRate, deps.limits.messageBurst, deps.clock);
+  }
+
+  /** A binary frame: not part of the protocol, closes with 1003. */
+  receiveBinary(): void {
+    this.client.close(DISCONNECT.binaryFrame);
+  }
+
+  /** A text frame from the client. */
+  receiveText(text: string): void {
+    if (this.client.closed) return;
+    if (exceedsBytes(text, this.#limits.maxMessageBytes)) {
+      this.client.close(DISCONNECT.messageTooBig);
+      return;
+    }
+    this.#metrics.messagesReceived.inc();
+    const message = decodeClientMessage(text);
+    if (!("type" in message)) {
+      this.#fail(message);
+      return;
+    }
+    if (!this.#bucket.take()) {
+      this.#fail({
+        code: ERROR_CODES.rateLimited,
+        message:
+          `more than ${this.#limits.messageRate} messages per second; this one was not processed`,
+        ...requestIdOf(message),
+      });
+      return;
+    }
+    this.#dispatch(message);
+  }
+
+  #dispatch(message: ClientMessage): void {
+    const client = this.client;
+    const requestId = message.requestId;
+    switch (message.type) {
+      case "ping":
+        client.reply(encodePong(requestId));
+        return;
+      case "subscribe": {
+        const result = this.#hub.subscribe(client, message.topic, message.filter);
+        if (result.state === "limit") {
+          this.#fail({
+            code: ERROR_CODES.limitExceeded,
+            message: `a connection may hold at most ${result.max} subscriptions`,
+            ...requestIdOf(message),
+          });
+          return;
+        }
+        const topic = message.topic.topic;
+        client.reply(encodeResponse(requestId, topic, { status: "subscribed", topic }));
+        return;
+      }
+      case "unsubscribe": {
+        const removed = this.#hub.unsubscribe(client, message.topic);
+        client.reply(
+          encodeResponse(requestId, message.topic, {
+            status: "unsubscribed",
+            topic: message.topic,
+            removed,
+          }),
+        );
+        return;
+      }
+      case "publish":
+        this.#publish(message.event, requestId);
+        return;
+      case "request":
+        this.#request(message.topic, message.payload, requestId);
+        return;
+    }
+  }
+
+  #publish(raw: unknown, requestId: RequestId | undefined): void {
+    const withId = requestId === undefined ? {} : { requestId };
+    if (!this.client.principal.canPublish) {
+      this.#fail({
+        code: ERROR_CODES.forbidden,
+        message: "publishing needs the publish token on the connection",
+        ...withId,
+      });
+      return;
+    }
+    const decoded = decodeEventInput(raw, { strict: this.#limits.strictEvents });
+    if (!decoded.ok) {
+      this.#fail({ code: ERROR_CODES.badEvent, message: decoded.message, ...withId });
+      return;
+    }
+    this.#hub.publish(this.client.principal.tenant, [decoded.value]).then(
+      ([acceptance]) => {
+        this.client.reply(
+          encodeResponse(requestId, undefined, { status: "accepted", ...acceptance! }),
+        );
+      },
+      (error: unknown) => {
+        if (!(error instanceof BusUnavailableError)) throw error;
+        this.#fail({ code: ERROR_CODES.unavailable, message: error.message, ...withId });
+      },
+    );
+  }
+
+  #request(topic: string, payload: Record<string, unknown>, requestId: RequestId | undefined) {
+    const withId = requestId === undefined ? {} : { requestId };
+    const handler = this.#requests.get(topic);
+    if (handler === undefined) {
+      const known = [...this.#requests.keys()];
+      this.#fail({
+        code: ERROR_CODES.unknownTopic,
+        message: `unknown request topic "${topic}"` +
+          (known.length > 0 ? ` (known: ${known.join(", ")})` : ""),
+        ...withId,
+      });
+      return;
+    }
+    Promise.resolve(handler(this.client, payload)).then((answer) => {
+      this.client.reply(JSON.stringify({ type: "response", topic, requestId, payload: answer }));
+    });
+  }
+
+  #fail(error: MessageError): void {
+    this.#metrics.errorsSent.incLabel(error.code);
+    this.client.reply(encodeError(error));
+  }
+}
+
+function requestIdOf(message: { requestId?: RequestId }): { requestId?: RequestId } {
+  return message.requestId === undefined ? {} : { requestId: message.requestId };
+}

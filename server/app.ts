@@ -1,0 +1,110 @@
+/**
+ * The HTTP application: routes requests to the WebSocket endpoint, the publish API and the
+ * operational endpoints. Built from a config; `main.ts` serves it.
+ * @module
+ */
+
+import { DISCONNECT } from "../events/codes.ts";
+import { MemoryBus } from "../hub/bus.ts";
+import { type Clock, systemClock } from "../hub/clock.ts";
+import { Hub } from "../hub/hub.ts";
+import { Metrics } from "../hub/metrics.ts";
+import type { RequestHandler } from "../hub/session.ts";
+import type { Config } from "./config.ts";
+import { handlePublish } from "./publish.ts";
+import { httpError, json } from "./responses.ts";
+import { handleWebSocket } from "./websocket.ts";
+
+/** The single tenant every connection and event belongs to until auth lands. */
+export const DEFAULT_TENANT = "default";
+
+/** A built application: its handler and the hub behind it. */
+export interface App {
+  readonly hub: Hub;
+  readonly metrics: Metrics;
+  readonly handler: (request: Request) => Response | Promise<Response>;
+  /** Stops answering `/ready` with 200 and closes every client with 1001. */
+  drain(): void;
+}
+
+/** Builds the application for a config and publish token. */
+export function createApp(config: Config, publishToken: string, clock: Clock = systemClock): App {
+  const metrics = new Metrics();
+  const hub = new Hub({
+    limits: {
+      bufferEvents: config.clientBuffer,
+      highWaterBytes: config.socketHighWaterBytes,
+      overflow: config.overflow,
+      stallTimeoutMs: config.stallTimeoutMs,
+      drainPollMs: config.drainPollMs,
+    },
+    maxSubscriptions: config.maxSubscriptions,
+    idempotencyTtlMs: config.idempotencyTtlMs,
+    idempotencyMaxKeys: config.idempotencyMaxKeys,
+    clock,
+    metrics,
+    bus: new MemoryBus(),
+  });
+  const requests = new Map<string, RequestHandler>();
+  const sessionLimits = {
+    maxMessageBytes: config.maxMessageBytes,
+    messageRate: config.messageRate,
+    messageBurst: config.messageBurst,
+    strictEvents: config.strictEvents,
+  };
+  let draining = false;
+
+  const handler = (request: Request): Response | Promise<Response> => {
+    const { pathname } = new URL(request.url);
+    const method = request.method;
+    switch (pathname) {
+      case "/ws":
+        if (method !== "GET") return methodNotAllowed("GET");
+        return handleWebSocket(request, {
+          hub,
+          metrics,
+          clock,
+          config,
+          sessionLimits,
+          requests,
+          publishToken,
+          tenant: DEFAULT_TENANT,
+        });
+      case "/events":
+        if (method !== "POST") return methodNotAllowed("POST");
+        return handlePublish(request, {
+          hub,
+          metrics,
+          config,
+          publishToken,
+          tenant: DEFAULT_TENANT,
+        });
+      case "/health":
+        return json({ status: "ok" });
+      case "/ready":
+        if (draining) return json({ status: "draining" }, 503);
+        if (!hub.bus.ready) return json({ status: "bus_unavailable", bus: hub.bus.kind }, 503);
+        return json({ status: "ready", bus: hub.bus.kind });
+      case "/metrics":
+        return new Response(metrics.render(), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        });
+      default:
+        return httpError("not_found", `no route for ${pathname}`);
+    }
+  };
+
+  return {
+    hub,
+    metrics,
+    handler,
+    drain() {
+      draining = true;
+      hub.closeAll(DISCONNECT.shutdown);
+    },
+  };
+}
+
+function methodNotAllowed(allow: string): Response {
+  return httpError("method_not_allowed", `use ${allow}`, {}, { allow });
+}

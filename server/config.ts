@@ -1,0 +1,318 @@
+/**
+ * Every setting Herald reads, in one typed module: environment variables and flags,
+ * validated at start with one clear message per bad value.
+ * @module
+ */
+
+import { OVERFLOW_POLICIES, type OverflowPolicy } from "../hub/overflow.ts";
+
+/** The validated configuration. */
+export interface Config {
+  readonly port: number;
+  readonly hostname: string;
+  readonly publishToken: string | undefined;
+  readonly dataDir: string;
+  readonly allowedOrigins: readonly string[];
+  readonly strictEvents: boolean;
+  readonly clientBuffer: number;
+  readonly socketHighWaterBytes: number;
+  readonly overflow: OverflowPolicy;
+  readonly stallTimeoutMs: number;
+  readonly drainPollMs: number;
+  readonly pingIntervalSeconds: number;
+  readonly maxMessageBytes: number;
+  readonly maxBodyBytes: number;
+  readonly maxBatch: number;
+  readonly maxSubscriptions: number;
+  readonly messageRate: number;
+  readonly messageBurst: number;
+  readonly idempotencyTtlMs: number;
+  readonly idempotencyMaxKeys: number;
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: LogLevel;
+  readonly logFormat: "text" | "json";
+}
+
+/** Log levels `HERALD_LOG_LEVEL` accepts. */
+export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
+/** One of {@linkcode LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** One setting: where it comes from, its default, and how it is read. */
+interface Setting<T> {
+  readonly env: string;
+  readonly flag?: string;
+  readonly default: T;
+  readonly description: string;
+  readonly parse: (raw: string) => T | Error;
+}
+
+function integer(min: number, max: number): (raw: string) => number | Error {
+  return (raw) => {
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+      return new Error(`must be a whole number from ${min} to ${max}, got "${raw}"`);
+    }
+    return value;
+  };
+}
+
+function oneOf<T extends string>(choices: readonly T[]): (raw: string) => T | Error {
+  return (raw) =>
+    (choices as readonly string[]).includes(raw)
+      ? raw as T
+      : new Error(`must be one of ${choices.join(", ")}, got "${raw}"`);
+}
+
+function flag(raw: string): boolean | Error {
+  if (["1", "true", "yes", "on"].includes(raw)) return true;
+  if (["0", "false", "no", "off", ""].includes(raw)) return false;
+  return new Error(`must be 1 or 0, got "${raw}"`);
+}
+
+const text = (raw: string): string => raw;
+
+function origins(raw: string): string[] | Error {
+  const list = raw.split(",").map((origin) => origin.trim()).filter((origin) => origin !== "");
+  for (const origin of list) {
+    try {
+      const url = new URL(origin);
+      if (url.origin !== origin) {
+        return new Error(`"${origin}" is not an origin (try "${url.origin}")`);
+      }
+    } catch {
+      return new Error(`"${origin}" is not an origin such as https://dash.example.com`);
+    }
+  }
+  return list;
+}
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+/** The settings table; the README's table is written from it. */
+export const SETTINGS = {
+  port: {
+    env: "PORT",
+    flag: "--port",
+    default: 8800,
+    description: "TCP port to listen on (0 picks a free one).",
+    parse: integer(0, 65535),
+  },
+  hostname: {
+    env: "HERALD_HOSTNAME",
+    flag: "--hostname",
+    default: "0.0.0.0",
+    description: "Address to listen on.",
+    parse: text,
+  },
+  publishToken: {
+    env: "HERALD_PUBLISH_TOKEN",
+    default: undefined,
+    description:
+      "Bearer token producers present to publish. Unset: generated on first start and stored in the data directory.",
+    parse: (raw: string) =>
+      raw.length >= 16 ? raw : new Error("must be at least 16 characters long"),
+  },
+  dataDir: {
+    env: "HERALD_DATA_DIR",
+    flag: "--data-dir",
+    default: ".herald",
+    description: "Directory for the generated publish token.",
+    parse: text,
+  },
+  allowedOrigins: {
+    env: "HERALD_ALLOWED_ORIGINS",
+    default: [] as string[],
+    description:
+      "Comma-separated browser origins allowed to open /ws, besides localhost, 127.0.0.1 and [::1].",
+    parse: origins,
+  },
+  strictEvents: {
+    env: "HERALD_STRICT_EVENTS",
+    default: false,
+    description: "1: reject event types outside the catalog.",
+    parse: flag,
+  },
+  clientBuffer: {
+    env: "HERALD_CLIENT_BUFFER",
+    default: 256,
+    description: "Events queued per client before the overflow policy applies.",
+    parse: integer(1, 1_000_000),
+  },
+  socketHighWaterBytes: {
+    env: "HERALD_SOCKET_HIGH_WATER",
+    default: MIB,
+    description: "Bytes a client's socket may buffer before its pump stops writing.",
+    parse: integer(KIB, 1024 * MIB),
+  },
+  overflow: {
+    env: "HERALD_OVERFLOW",
+    default: "disconnect" as OverflowPolicy,
+    description: "What a full client queue does: disconnect, drop-oldest or conflate.",
+    parse: oneOf(OVERFLOW_POLICIES),
+  },
+  stallTimeoutMs: {
+    env: "HERALD_STALL_TIMEOUT_MS",
+    default: 10_000,
+    description: "A client whose socket buffer has not shrunk for this long is closed (4008).",
+    parse: integer(100, 3_600_000),
+  },
+  drainPollMs: {
+    env: "HERALD_DRAIN_POLL_MS",
+    default: 25,
+    description: "How often a blocked client's socket buffer is checked again.",
+    parse: integer(1, 10_000),
+  },
+  pingIntervalSeconds: {
+    env: "HERALD_PING_INTERVAL",
+    default: 30,
+    description:
+      "Seconds of silence before the hub pings a WebSocket; silent for twice this, it is closed. 0 disables.",
+    parse: integer(0, 3600),
+  },
+  maxMessageBytes: {
+    env: "HERALD_MAX_MESSAGE_BYTES",
+    default: 512 * KIB,
+    description: "Largest WebSocket message accepted; larger closes with 1009.",
+    parse: integer(KIB, 64 * MIB),
+  },
+  maxBodyBytes: {
+    env: "HERALD_MAX_BODY_BYTES",
+    default: MIB,
+    description: "Largest POST /events body; larger gets 413.",
+    parse: integer(KIB, 256 * MIB),
+  },
+  maxBatch: {
+    env: "HERALD_MAX_BATCH",
+    default: 1000,
+    description: "Most events in one POST /events array; more gets 413.",
+    parse: integer(1, 100_000),
+  },
+  maxSubscriptions: {
+    env: "HERALD_MAX_SUBSCRIPTIONS",
+    default: 100,
+    description: "Subscriptions one connection may hold.",
+    parse: integer(1, 100_000),
+  },
+  messageRate: {
+    env: "HERALD_MESSAGE_RATE",
+    default: 50,
+    description: "Control messages per second one connection may send, sustained.",
+    parse: integer(1, 1_000_000),
+  },
+  messageBurst: {
+    env: "HERALD_MESSAGE_BURST",
+    default: 100,
+    description: "Control messages one connection may send at once.",
+    parse: integer(1, 1_000_000),
+  },
+  idempotencyTtlMs: {
+    env: "HERALD_IDEMPOTENCY_TTL_MS",
+    default: 300_000,
+    description: "How long a producer-supplied event id is remembered to answer retries.",
+    parse: integer(1000, 86_400_000),
+  },
+  idempotencyMaxKeys: {
+    env: "HERALD_IDEMPOTENCY_MAX_KEYS",
+    default: 100_000,
+    description: "Most event ids remembered at once (oldest forgotten first).",
+    parse: integer(1, 10_000_000),
+  },
+  shutdownTimeoutMs: {
+    env: "HERALD_SHUTDOWN_TIMEOUT_MS",
+    default: 10_000,
+    description: "Longest a graceful shutdown may take before the process exits anyway.",
+    parse: integer(100, 600_000),
+  },
+  logLevel: {
+    env: "HERALD_LOG_LEVEL",
+    flag: "--log-level",
+    default: "info" as LogLevel,
+    description: "Least severe log level written: debug, info, warning, error.",
+    parse: oneOf(LOG_LEVELS),
+  },
+  logFormat: {
+    env: "HERALD_LOG_FORMAT",
+    default: "text" as "text" | "json",
+    description: "text for people, json for one JSON object per line.",
+    parse: oneOf(["text", "json"] as const),
+  },
+} satisfies { [K in keyof Config]: Setting<Config[K]> };
+
+/** The configuration is invalid; `problems` has one line per bad value. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+function readFlags(args: readonly string[], problems: string[]): Map<string, string> {
+  const known = new Set(
+    Object.values(SETTINGS).flatMap((setting) => "flag" in setting ? [setting.flag] : []),
+  );
+  const flags = new Map<string, string>();
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    const [name, inline] = arg.includes("=") ? arg.split(/=(.*)/s, 2) : [arg, undefined];
+    if (name === undefined || !known.has(name)) {
+      problems.push(`${arg}: unknown flag (known: ${[...known].join(", ")})`);
+      continue;
+    }
+    const value = inline ?? args[++index];
+    if (value === undefined) {
+      problems.push(`${name}: needs a value`);
+      continue;
+    }
+    flags.set(name, value);
+  }
+  return flags;
+}
+
+/**
+ * Reads the configuration from an environment and command-line flags (flags win).
+ * Throws {@linkcode ConfigError} listing every bad value.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * const config = loadConfig({ PORT: "9000" }, ["--hostname", "127.0.0.1"]);
+ * ```
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  args: readonly string[] = [],
+): Config {
+  const problems: string[] = [];
+  const flags = readFlags(args, problems);
+  const values: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
+    const fromFlag = setting.flag === undefined ? undefined : flags.get(setting.flag);
+    const raw = fromFlag ?? env[setting.env];
+    if (raw === undefined) {
+      values[key] = setting.default;
+      continue;
+    }
+    const parsed = setting.parse(raw);
+    if (parsed instanceof Error) {
+      problems.push(`${fromFlag !== undefined ? setting.flag : setting.env} ${parsed.message}`);
+    } else {
+      values[key] = parsed;
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return values as unknown as Config;
+}
+
+/** The environment this process runs with, or an empty one where env access is not granted. */
+export function processEnv(): Record<string, string> {
+  try {
+    return Deno.env.toObject();
+  } catch {
+    return {};
+  }
+}

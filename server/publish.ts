@@ -1,0 +1,96 @@
+/**
+ * `POST /events`: producers publish one event or an array of them. A batch is all or
+ * nothing: one invalid event rejects the whole batch and nothing is published.
+ * @module
+ */
+
+import { decodeEventInput, type EventInput } from "../events/envelope.ts";
+import { BusUnavailableError } from "../hub/bus.ts";
+import type { Hub } from "../hub/hub.ts";
+import type { Metrics } from "../hub/metrics.ts";
+import type { Config } from "./config.ts";
+import { httpError, type HttpErrorCode, json } from "./responses.ts";
+import { bearerToken, tokenMatches } from "./token.ts";
+
+/** What the publish endpoint needs. */
+export interface PublishDeps {
+  readonly hub: Hub;
+  readonly metrics: Metrics;
+  readonly config: Pick<Config, "maxBodyBytes" | "maxBatch" | "strictEvents">;
+  readonly publishToken: string;
+  /** The tenant a publish token belongs to (one `default` tenant until auth lands). */
+  readonly tenant: string;
+}
+
+/** Reads a body up to `limit` bytes; null when it is longer. */
+async function readLimited(request: Request, limit: number): Promise<Uint8Array | null> {
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  if (declared > limit) return null;
+  if (request.body === null) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+/** Handles `POST /events`. */
+export async function handlePublish(request: Request, deps: PublishDeps): Promise<Response> {
+  const fail = (code: HttpErrorCode, message: string, extra = {}, headers = {}) => {
+    deps.metrics.errorsSent.incLabel(code);
+    return httpError(code, message, extra, headers);
+  };
+  if (!tokenMatches(bearerToken(request), deps.publishToken)) {
+    return fail("unauthorized", "publishing needs Authorization: Bearer <publish token>", {}, {
+      "www-authenticate": 'Bearer realm="herald"',
+    });
+  }
+  const contentType = request.headers.get("content-type") ?? "";
+  if (!/^application\/json\s*(;|$)/i.test(contentType)) {
+    return fail("unsupported_media_type", "the body must be application/json");
+  }
+  const { maxBodyBytes, maxBatch, strictEvents } = deps.config;
+  const body = await readLimited(request, maxBodyBytes);
+  if (body === null) return fail("body_too_large", `the body is larger than ${maxBodyBytes} bytes`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+  } catch {
+    return fail("bad_json", "the body is not valid UTF-8 JSON");
+  }
+  const raws = Array.isArray(parsed) ? parsed : [parsed];
+  if (raws.length === 0) return fail("bad_event", "the batch is empty", { index: 0 });
+  if (raws.length > maxBatch) {
+    return fail("batch_too_large", `a batch holds at most ${maxBatch} events, got ${raws.length}`);
+  }
+  const inputs: EventInput[] = [];
+  for (const [index, raw] of raws.entries()) {
+    const decoded = decodeEventInput(raw, { strict: strictEvents });
+    if (!decoded.ok) return fail("bad_event", decoded.message, { index });
+    inputs.push(decoded.value);
+  }
+  try {
+    const accepted = await deps.hub.publish(deps.tenant, inputs);
+    return json({ accepted }, 202);
+  } catch (error) {
+    if (!(error instanceof BusUnavailableError)) throw error;
+    return fail("unavailable", error.message, {}, {
+      "retry-after": String(error.retryAfterSeconds),
+    });
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * `/ws`: checks the origin and query, upgrades with `Deno.upgradeWebSocket`, and connects the
+ * socket to the hub as a transport plus a session for its inbound messages.
+ * @module
+ */
+
+import { decodeFilter, type SubscriptionFilter } from "../events/messages.ts";
+import { parseTopic, type TopicPattern } from "../events/topic.ts";
+import type { Clock } from "../hub/clock.ts";
+import type { Hub } from "../hub/hub.ts";
+import type { Metrics } from "../hub/metrics.ts";
+import { type RequestHandler, Session, type SessionLimits } from "../hub/session.ts";
+import type { Transport } from "../hub/transport.ts";
+import type { Config } from "./config.ts";
+import { originAllowed } from "./origin.ts";
+import { httpError } from "./responses.ts";
+import { bearerToken, tokenMatches } from "./token.ts";
+
+/** What the WebSocket endpoint needs. */
+export interface WebSocketDeps {
+  readonly hub: Hub;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  readonly config: Pick<Config, "allowedOrigins" | "pingIntervalSeconds">;
+  readonly sessionLimits: SessionLimits;
+  readonly requests: ReadonlyMap<string, RequestHandler>;
+  readonly publishToken: string;
+  readonly tenant: string;
+}
+
+/** Subscriptions asked for in the query string. */
+interface InitialSubscriptions {
+  readonly topics: readonly TopicPattern[];
+  readonly filter: SubscriptionFilter;
+  /** No `topic` given: the client gets `*` until its first explicit subscribe. */
+  readonly implicit: boolean;
+}
+
+function readQuery(url: URL): InitialSubscriptions | string {
+  const topics: TopicPattern[] = [];
+  for (const raw of url.searchParams.getAll("topic")) {
+    const topic = parseTopic(raw);
+    if (topic === null) {
+      return `topic "${raw}" is not a pattern: use "*", "deploy.*" or an exact type`;
+    }
+    topics.push(topic);
+  }
+  const filterFields: Record<string, string> = {};
+  for (const field of ["appId", "namespace"]) {
+    const value = url.searchParams.get(field);
+    if (value !== null) filterFields[field] = value;
+  }
+  const filter = decodeFilter(filterFields);
+  if (!filter.ok) return filter.message.replace("filter.", "");
+  const implicit = topics.length === 0;
+  return { topics: implicit ? [parseTopic("*")!] : topics, filter: filter.value, implicit };
+}
+
+/** Adapts a Deno WebSocket to the hub's transport. */
+function socketTransport(socket: WebSocket): Transport {
+  return {
+    send: (frame) => socket.send(frame),
+    get bufferedAmount() {
+      return socket.bufferedAmount;
+    },
+    close: (code, reason) => socket.close(code, reason),
+  };
+}
+
+/** Handles a request for `/ws`. */
+export function handleWebSocket(request: Request, deps: WebSocketDeps): Response {
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return httpError("upgrade_required", "/ws speaks WebSocket only", {}, { upgrade: "websocket" });
+  }
+  if (!originAllowed(request.headers.get("origin"), deps.config.allowedOrigins)) {
+    return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
+  }
+  const url = new URL(request.url);
+  const initial = readQuery(url);
+  if (typeof initial === "string") return httpError("bad_request", initial);
+  const presented = bearerToken(request) ?? url.searchParams.get("token");
+  const canPublish = tokenMatches(presented, deps.publishToken);
+  if (presented !== null && !canPublish) {
+    return httpError("unauthorized", "the token presented is not valid");
+  }
+  const { socket, response } = Deno.upgradeWebSocket(request, {
+    idleTimeout: deps.config.pingIntervalSeconds,
+  });
+  let session: Session | null = null;
+  socket.onopen = () => {
+    const client = deps.hub.connect(
+      socketTransport(socket),
+      { tenant: deps.tenant, canPublish },
+      "websocket",
+    );
+    session = new Session(deps.hub, client, {
+      limits: deps.sessionLimits,
+      clock: deps.clock,
+      metrics: deps.metrics,
+      requests: deps.requests,
+    });
+    for (const topic of initial.topics) deps.hub.subscribe(client, topic, initial.filter);
+    client.implicitAll = initial.implicit;
+  };
+  socket.onmessage = (event) => {
+    if (session === null) return;
+    if (typeof event.data === "string") session.receiveText(event.data);
+    else session.receiveBinary();
+  };
+  socket.onclose = () => session?.client.transportClosed();
+  socket.onerror = () => session?.client.transportClosed();
+  return response;
+}
