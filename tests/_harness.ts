@@ -1,0 +1,291 @@
+/**
+ * Shared test harness: real hubs on ephemeral ports (in this process or as a child process),
+ * real WebSocket clients, and waiting on conditions with a deadline instead of sleeping.
+ * @module
+ */
+
+import { type App, createApp } from "../server/app.ts";
+import { type Config, loadConfig } from "../server/config.ts";
+
+/** The publish token every test hub uses. */
+export const TEST_TOKEN = "test-publish-token-0123456789";
+
+/** Polls `condition` until it is truthy; throws with `what` after `timeoutMs`. */
+export async function waitFor<T>(
+  condition: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A hub served in this process on an ephemeral loopback port. */
+export interface TestHub {
+  readonly app: App;
+  readonly config: Config;
+  readonly port: number;
+  readonly url: string;
+  readonly wsUrl: string;
+  /** POSTs to /events with the publish token. */
+  publish(body: unknown, headers?: Record<string, string>): Promise<Response>;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts a hub in this process with `env` settings over the test defaults. */
+export function startTestHub(env: Record<string, string> = {}): TestHub {
+  const config = loadConfig({
+    PORT: "0",
+    HERALD_HOSTNAME: "127.0.0.1",
+    HERALD_PUBLISH_TOKEN: TEST_TOKEN,
+    ...env,
+  });
+  const app = createApp(config, TEST_TOKEN);
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.handler);
+  const port = server.addr.port;
+  const url = `http://127.0.0.1:${port}`;
+  const close = async () => {
+    app.drain();
+    await server.shutdown();
+  };
+  return {
+    app,
+    config,
+    port,
+    url,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    publish: (body, headers = {}) =>
+      fetch(`${url}/events`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${TEST_TOKEN}`,
+          "content-type": "application/json",
+          ...headers,
+        },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      }),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** A parsed server frame. */
+// deno-lint-ignore no-explicit-any
+export type Frame = Record<string, any>;
+
+/** A real WebSocket client that records every frame and its close. */
+export class TestClient {
+  readonly socket: WebSocket;
+  readonly frames: Frame[] = [];
+  closeEvent: CloseEvent | null = null;
+  readonly opened: Promise<void>;
+  readonly closedPromise: Promise<CloseEvent>;
+
+  constructor(url: string, protocols?: string | string[]) {
+    this.socket = new WebSocket(url, protocols);
+    this.opened = new Promise((resolve, reject) => {
+      this.socket.addEventListener("open", () => resolve(), { once: true });
+      this.socket.addEventListener(
+        "error",
+        () => reject(new Error(`Could not connect to ${url}`)),
+        {
+          once: true,
+        },
+      );
+    });
+    this.closedPromise = new Promise((resolve) => {
+      this.socket.addEventListener("close", (event) => {
+        this.closeEvent = event;
+        resolve(event);
+      });
+    });
+    this.socket.addEventListener("message", (event) => {
+      this.frames.push(JSON.parse(event.data as string));
+    });
+  }
+
+  /** Opens a client and waits until it is connected. */
+  static async connect(url: string): Promise<TestClient> {
+    const client = new TestClient(url);
+    await client.opened;
+    return client;
+  }
+
+  send(message: unknown): void {
+    this.socket.send(typeof message === "string" ? message : JSON.stringify(message));
+  }
+
+  /** Frames that are events (not replies or notices). */
+  get events(): Frame[] {
+    return this.frames.filter((frame) => "seq" in frame);
+  }
+
+  /** Waits for the first frame matching `predicate`. */
+  waitForFrame(predicate: (frame: Frame) => boolean, what: string, timeoutMs?: number) {
+    return waitFor(() => this.frames.find(predicate), what, timeoutMs);
+  }
+
+  /** Waits for the reply to `requestId`. */
+  reply(requestId: string | number, timeoutMs?: number): Promise<Frame> {
+    return this.waitForFrame(
+      (frame) => frame.requestId === requestId,
+      `reply to ${requestId}`,
+      timeoutMs,
+    );
+  }
+
+  /** Sends a message and waits for its reply. */
+  request(message: Frame & { requestId: string | number }): Promise<Frame> {
+    this.send(message);
+    return this.reply(message.requestId);
+  }
+
+  /** Waits until `count` events arrived. */
+  waitForEvents(count: number, timeoutMs?: number): Promise<Frame[]> {
+    return waitFor(
+      () => this.events.length >= count ? this.events : null,
+      `${count} events (have ${this.events.length})`,
+      timeoutMs,
+    );
+  }
+
+  /** Closes (if open) and waits for the close to complete. */
+  async close(): Promise<void> {
+    if (
+      this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING
+    ) {
+      this.socket.close();
+    }
+    await this.closedPromise;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** A hub running as a child process (`deno run main.ts`), for signal and memory tests. */
+export interface HubProcess {
+  readonly child: Deno.ChildProcess;
+  readonly port: number;
+  readonly url: string;
+  readonly wsUrl: string;
+  /** Every log line the process wrote so far. */
+  readonly logs: string[];
+  /** Resident memory of the process in bytes, from /proc. */
+  rss(): Promise<number>;
+  stop(): Promise<Deno.CommandStatus>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** Spawns `deno run main.ts` on an ephemeral port and waits until it listens. */
+export async function spawnHub(
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<HubProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      "--allow-sys",
+      MAIN,
+      ...args,
+    ],
+    env: {
+      PORT: "0",
+      HERALD_HOSTNAME: "127.0.0.1",
+      HERALD_PUBLISH_TOKEN: TEST_TOKEN,
+      HERALD_LOG_FORMAT: "json",
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const logs: string[] = [];
+  let resolvePort: (port: number) => void;
+  const portPromise = new Promise<number>((resolve) => (resolvePort = resolve));
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    let pending = "";
+    for await (const chunk of stream) {
+      pending += decoder.decode(chunk, { stream: true });
+      const lines = pending.split("\n");
+      pending = lines.pop()!;
+      for (const line of lines) {
+        logs.push(line);
+        try {
+          const port = JSON.parse(line)?.properties?.port;
+          if (typeof port === "number") resolvePort(port);
+        } catch {
+          // Not a JSON log line.
+        }
+      }
+    }
+    if (pending !== "") logs.push(pending);
+  };
+  const reading = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const status = child.status;
+  const port = await Promise.race([
+    portPromise,
+    status.then((s) => {
+      throw new Error(`Hub exited with ${s.code} before listening:\n${logs.join("\n")}`);
+    }),
+    new Promise<never>((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`Hub did not listen within 15 s:\n${logs.join("\n")}`)),
+        15_000,
+      )
+    ),
+  ]);
+  let stopped: Promise<Deno.CommandStatus> | null = null;
+  const stop = () => {
+    stopped ??= (async () => {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already exited.
+      }
+      const result = await status;
+      await reading;
+      return result;
+    })();
+    return stopped;
+  };
+  return {
+    child,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    logs,
+    rss: async () => {
+      const statm = await Deno.readTextFile(`/proc/${child.pid}/statm`);
+      return Number(statm.split(" ")[1]) * 4096;
+    },
+    stop,
+    [Symbol.asyncDispose]: async () => {
+      await stop();
+    },
+  };
+}
+
+/** POSTs events to a hub's /events with the test token. */
+export function publishTo(baseUrl: string, body: unknown): Promise<Response> {
+  return fetch(`${baseUrl}/events`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TEST_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
