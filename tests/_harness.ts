@@ -189,7 +189,20 @@ export interface HubProcess {
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** Spawns `deno run main.ts` on an ephemeral port and waits until it listens. */
-export async function spawnHub(
+export function spawnHub(
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<HubProcess> {
+  return spawnServer(MAIN, env, args);
+}
+
+/**
+ * Spawns `deno run <script>` with the hub's test environment and waits until it listens: the
+ * script must log a JSON line whose `properties.port` is the port it listens on, as `main.ts`
+ * does with `HERALD_LOG_FORMAT=json`. The benchmark starts its floor server with it too.
+ */
+export async function spawnServer(
+  script: string,
   env: Record<string, string> = {},
   args: string[] = [],
 ): Promise<HubProcess> {
@@ -201,7 +214,7 @@ export async function spawnHub(
       "--allow-read",
       "--allow-write",
       "--allow-sys",
-      MAIN,
+      script,
       ...args,
     ],
     env: {

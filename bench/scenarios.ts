@@ -1,0 +1,184 @@
+/**
+ * The benchmark scenarios of issue 5, each run against Herald and the floor server in turn, with
+ * the sizes of a full run and of the CI smoke run.
+ * @module
+ */
+
+import { type LoadOptions, type LoadResult, runLoad, type Target, TARGETS } from "./_load.ts";
+
+/** Sizes of one invocation. */
+export interface Sizes {
+  readonly name: "full" | "smoke";
+  /** Client counts of the fan-out sweep (the chart's x axis); the last is the headline. */
+  readonly fanoutClients: readonly number[];
+  readonly fanoutRate: number;
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  readonly targeted: {
+    readonly big: { readonly clients: number; readonly apps: number };
+    readonly small: { readonly clients: number; readonly apps: number };
+    readonly rate: number;
+  };
+  readonly slow: {
+    readonly clients: number;
+    readonly stalledShare: number;
+    readonly payloadBytes: number;
+    readonly rate: number;
+    readonly seconds: number;
+  };
+  readonly perProcess: number;
+  readonly settleMs: number;
+}
+
+/** The full run: about five minutes on two cores. */
+export const FULL: Sizes = {
+  name: "full",
+  fanoutClients: [100, 300, 1000],
+  fanoutRate: 50,
+  seconds: 10,
+  warmupSeconds: 1,
+  targeted: { big: { clients: 10_000, apps: 1000 }, small: { clients: 100, apps: 10 }, rate: 500 },
+  slow: { clients: 200, stalledShare: 0.1, payloadBytes: 8192, rate: 100, seconds: 15 },
+  perProcess: 2500,
+  settleMs: 3000,
+};
+
+/** The CI smoke run: a few seconds per scenario, small counts. */
+export const SMOKE: Sizes = {
+  name: "smoke",
+  fanoutClients: [20, 50],
+  fanoutRate: 20,
+  seconds: 1,
+  warmupSeconds: 0.5,
+  targeted: { big: { clients: 200, apps: 20 }, small: { clients: 20, apps: 2 }, rate: 50 },
+  slow: { clients: 40, stalledShare: 0.1, payloadBytes: 8192, rate: 50, seconds: 2 },
+  perProcess: 500,
+  settleMs: 500,
+};
+
+/** A run against each target with the same options. */
+export type Pair = Record<Target, LoadResult>;
+
+/** Payload sizes of the fan-out scenario. */
+export const SMALL_PAYLOAD = 64;
+export const LARGE_PAYLOAD = 2048;
+
+/** Everything one invocation measured. */
+export interface Results {
+  readonly sizes: Sizes;
+  /** Fan-out sweep with 64-byte payloads, by client count. */
+  readonly fanout: { readonly clients: number; readonly pair: Pair }[];
+  /** Fan-out at the largest client count with 2 KiB payloads. */
+  readonly fanoutLarge: Pair;
+  readonly targeted: { readonly big: Pair; readonly small: Pair };
+  readonly slow: { readonly baseline: Pair; readonly stalled: Pair; readonly stalledCount: number };
+  readonly scaleOut: { readonly skipped: string };
+}
+
+/** Runs `options` against Herald, then the floor, back to back so they share the machine's mood. */
+async function pair(label: string, options: LoadOptions, log: (line: string) => void) {
+  const results: Partial<Pair> = {};
+  for (const target of TARGETS) {
+    const started = performance.now();
+    const result = await runLoad(target, options);
+    results[target] = result;
+    log(
+      `  ${label} ${target}: ${result.delivered} deliveries, lost ${result.lost}, ` +
+        `cpu ${result.cpuSeconds.toFixed(2)} s, p99 ${result.p99.toFixed(2)} ms ` +
+        `(${((performance.now() - started) / 1000).toFixed(1)} s)`,
+    );
+  }
+  return results as Pair;
+}
+
+/** Runs every scenario. */
+export async function runScenarios(sizes: Sizes, log: (line: string) => void): Promise<Results> {
+  const base = {
+    stalled: 0,
+    apps: 0,
+    seconds: sizes.seconds,
+    warmupSeconds: sizes.warmupSeconds,
+    perProcess: sizes.perProcess,
+    settleMs: sizes.settleMs,
+  };
+  log("1. Fan-out");
+  const fanout = [];
+  for (const clients of sizes.fanoutClients) {
+    const options = { ...base, clients, rate: sizes.fanoutRate, payloadBytes: SMALL_PAYLOAD };
+    fanout.push({ clients, pair: await pair(`${clients} clients, 64 B`, options, log) });
+  }
+  const headline = sizes.fanoutClients.at(-1)!;
+  const fanoutLarge = await pair(`${headline} clients, 2 KiB`, {
+    ...base,
+    clients: headline,
+    rate: sizes.fanoutRate,
+    payloadBytes: LARGE_PAYLOAD,
+  }, log);
+
+  log("2. Targeted routing");
+  const targetedRun = (shape: { clients: number; apps: number }) =>
+    pair(`${shape.clients} connections over ${shape.apps} apps`, {
+      ...base,
+      ...shape,
+      rate: sizes.targeted.rate,
+      payloadBytes: SMALL_PAYLOAD,
+    }, log);
+  const small = await targetedRun(sizes.targeted.small);
+  const big = await targetedRun(sizes.targeted.big);
+
+  log("4. Slow consumers (3. idle capacity is read from the runs above)");
+  const slowBase = {
+    ...base,
+    clients: sizes.slow.clients,
+    rate: sizes.slow.rate,
+    payloadBytes: sizes.slow.payloadBytes,
+  };
+  const stalledCount = Math.round(sizes.slow.clients * sizes.slow.stalledShare);
+  const baseline = await pair(`${sizes.slow.clients} clients, none stalled`, slowBase, log);
+  const stalled = await pair(
+    `${sizes.slow.clients - stalledCount} reading + ${stalledCount} stalled`,
+    {
+      ...slowBase,
+      clients: sizes.slow.clients - stalledCount,
+      stalled: stalledCount,
+      seconds: sizes.slow.seconds,
+    },
+    log,
+  );
+
+  log("5. Scale-out");
+  const scaleOut = await scaleOutSlot();
+  log(`  skipped: ${scaleOut.skipped}`);
+  return {
+    sizes,
+    fanout,
+    fanoutLarge,
+    targeted: { big, small },
+    slow: { baseline, stalled, stalledCount },
+    scaleOut,
+  };
+}
+
+const REDIS_BUS = new URL("../hub/bus_redis.ts", import.meta.url);
+
+/**
+ * SCENARIO SLOT 5, scale-out: the fan-out of scenario 1 through `deno serve --parallel` and
+ * through two Herald nodes on one Redis (`HERALD_BUS`). Needs the Redis bus (`hub/bus_redis.ts`,
+ * being built on branch `bus`). To enable it after the merge: start `redis-server` on a free
+ * loopback port, spawn two hubs with the bus settings (`spawnTarget("herald", env)`), spread
+ * the receivers over both nodes' `wsUrl`, publish to one node, and sum both nodes' CPU; the
+ * floor cannot scale out, so compare with scenario 1's single-node Herald instead.
+ */
+async function scaleOutSlot(): Promise<{ skipped: string }> {
+  const hasBus = await Deno.stat(REDIS_BUS).then(() => true, () => false);
+  if (!hasBus) {
+    return {
+      skipped:
+        "no Redis bus in this build (hub/bus_redis.ts is absent); HERALD_BUS support lands with branch bus",
+    };
+  }
+  return {
+    skipped:
+      "hub/bus_redis.ts exists but this scenario is not wired up yet: see scaleOutSlot() in bench/scenarios.ts",
+  };
+}
