@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type HubProcess, spawnHub, spawnServer, TEST_TOKEN } from "../tests/_harness.ts";
+import { type HubProcess, spawnServer, TEST_TOKEN } from "../tests/_harness.ts";
 import { cpuSeconds, rssBytes, RssSampler, settledRss } from "./_proc.ts";
 import { Histogram } from "./_stats.ts";
 import { LoadProcess, type Message } from "./_worker.ts";
@@ -17,6 +17,7 @@ export const TARGETS = ["herald", "floor"] as const;
 /** One of {@linkcode TARGETS}. */
 export type Target = typeof TARGETS[number];
 
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const FLOOR = new URL("./floor.ts", import.meta.url).pathname;
 const RECEIVER = new URL("./receiver.ts", import.meta.url);
 const PUBLISHER = new URL("./publisher.ts", import.meta.url);
@@ -25,8 +26,14 @@ const PUBLISHER = new URL("./publisher.ts", import.meta.url);
 export const HERALD_ENV: Record<string, string> = {};
 
 /** Starts a target server on an ephemeral loopback port. */
-export function spawnTarget(target: Target, env: Record<string, string> = {}): Promise<HubProcess> {
-  return target === "herald" ? spawnHub({ ...HERALD_ENV, ...env }) : spawnServer(FLOOR, env);
+export function spawnTarget(
+  target: Target,
+  env: Record<string, string> = {},
+  denoFlags: string[] = [],
+): Promise<HubProcess> {
+  return target === "herald"
+    ? spawnServer(MAIN, { ...HERALD_ENV, ...env }, [], denoFlags)
+    : spawnServer(FLOOR, env, [], denoFlags);
 }
 
 /** The shape of one run. */
@@ -49,6 +56,8 @@ export interface LoadOptions {
   readonly settleMs: number;
   /** Extra environment for the server. */
   readonly env?: Record<string, string>;
+  /** Deno flags for the server, such as `--cpu-prof`. */
+  readonly denoFlags?: string[];
 }
 
 /** What one run measured. */
@@ -145,7 +154,7 @@ async function publishAndDrain(
 
 /** Runs one load against one target and stops every process it started. */
 export async function runLoad(target: Target, options: LoadOptions): Promise<LoadResult> {
-  const server = await spawnTarget(target, options.env ?? {});
+  const server = await spawnTarget(target, options.env ?? {}, options.denoFlags ?? []);
   const processes: LoadProcess[] = [];
   try {
     const pid = server.child.pid;

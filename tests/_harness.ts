@@ -199,16 +199,19 @@ export function spawnHub(
 /**
  * Spawns `deno run <script>` with the hub's test environment and waits until it listens: the
  * script must log a JSON line whose `properties.port` is the port it listens on, as `main.ts`
- * does with `HERALD_LOG_FORMAT=json`. The benchmark starts its floor server with it too.
+ * does with `HERALD_LOG_FORMAT=json`. The benchmark starts its floor server with it too;
+ * `denoFlags` go before the script (the benchmark's profiler passes `--cpu-prof`).
  */
 export async function spawnServer(
   script: string,
   env: Record<string, string> = {},
   args: string[] = [],
+  denoFlags: string[] = [],
 ): Promise<HubProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
+      ...denoFlags,
       "--allow-net",
       "--allow-env",
       "--allow-read",
