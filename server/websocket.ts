@@ -83,8 +83,9 @@ export function handleWebSocket(request: Request, deps: WebSocketDeps): Response
   if (presented !== null && !canPublish) {
     return httpError("unauthorized", "the token presented is not valid");
   }
+  // Deno pings after idleTimeout/2 of silence and closes at idleTimeout without a pong.
   const { socket, response } = Deno.upgradeWebSocket(request, {
-    idleTimeout: deps.config.pingIntervalSeconds,
+    idleTimeout: deps.config.pingIntervalSeconds * 2,
   });
   let session: Session | null = null;
   socket.onopen = () => {

@@ -89,8 +89,9 @@ export class TestClient {
   readonly opened: Promise<void>;
   readonly closedPromise: Promise<CloseEvent>;
 
-  constructor(url: string, protocols?: string | string[]) {
-    this.socket = new WebSocket(url, protocols);
+  /** `headers` uses Deno's WebSocket extension (browsers cannot set headers). */
+  constructor(url: string, headers?: Record<string, string>) {
+    this.socket = headers === undefined ? new WebSocket(url) : new WebSocket(url, { headers });
     this.opened = new Promise((resolve, reject) => {
       this.socket.addEventListener("open", () => resolve(), { once: true });
       this.socket.addEventListener(
@@ -113,8 +114,8 @@ export class TestClient {
   }
 
   /** Opens a client and waits until it is connected. */
-  static async connect(url: string): Promise<TestClient> {
-    const client = new TestClient(url);
+  static async connect(url: string, headers?: Record<string, string>): Promise<TestClient> {
+    const client = new TestClient(url, headers);
     await client.opened;
     return client;
   }
