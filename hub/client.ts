@@ -53,9 +53,11 @@ export class Client {
   readonly #clock: Clock;
   readonly #metrics: Metrics;
   readonly #onClose: (client: Client) => void;
-  #droppedSinceNotice = 0;
+  /** Events the bus lost for this node since the last notice (see `noteLost`). */
+  #lostInTransit = 0;
   #dropReason: DropReason = "drop_oldest";
   #closed = false;
+  #pumpHolding = false;
 
   constructor(
     transport: Transport,
@@ -89,12 +91,19 @@ export class Client {
     return this.#transport.bufferedAmount;
   }
 
-  /** Queues an event frame under the overflow policy. */
+  /**
+   * Sends an event frame, or queues it under the overflow policy. Writes through while the
+   * client keeps up (nothing queued, socket under the high-water mark), so a burst larger than
+   * the queue reaches a healthy client whole; the queue holds only the backlog of a slow one.
+   */
   deliver(delivery: Delivery): void {
+    if (this.#canWriteThrough()) {
+      this.#write(delivery, this.#takeLost());
+      return;
+    }
     const outcome = enqueue(this.queue, delivery, this.#limits.overflow);
     if (outcome.action === "queued") {
       if (outcome.dropped > 0) {
-        this.#droppedSinceNotice += outcome.dropped;
         this.#dropReason = outcome.reason ?? "drop_oldest";
         this.#metrics.eventsDropped.incLabel(this.#dropReason, outcome.dropped);
       }
@@ -102,6 +111,27 @@ export class Client {
       this.#metrics.slowConsumerDisconnects.incLabel("queue_full");
       this.close(DISCONNECT.slowConsumer);
     }
+  }
+
+  /** Writes one frame, preceded by a `lagged` notice when `droppedBefore` events were lost. */
+  #write(item: Delivery, droppedBefore: number): void {
+    const transport = this.#transport;
+    try {
+      if (droppedBefore > 0) transport.send(encodeLagged(droppedBefore, this.#dropReason));
+      transport.send(item.frame);
+    } catch {
+      // The socket closed under us; its close event releases the client.
+      this.transportClosed();
+      return;
+    }
+    if (item.key !== null) this.#metrics.eventsDelivered.value++;
+  }
+
+  /** Takes the count of events lost on the bus since the last notice. */
+  #takeLost(): number {
+    const lost = this.#lostInTransit;
+    this.#lostInTransit = 0;
+    return lost;
   }
 
   /**
@@ -114,13 +144,20 @@ export class Client {
       this.close(DISCONNECT.eventsLost);
       return;
     }
-    this.#droppedSinceNotice += missed;
+    this.#lostInTransit += missed;
     this.#dropReason = "bus_gap";
   }
 
-  /** Queues a control reply; it keeps its place in line with the events. */
+  /** Sends a control reply, or queues it behind the backlog so it keeps its place in line. */
   reply(frame: string): void {
-    this.queue.pushControl(frame);
+    if (this.#canWriteThrough()) this.#write({ frame, key: null }, this.#takeLost());
+    else this.queue.pushControl(frame);
+  }
+
+  /** Nothing is queued or held by the pump, and the socket is under the high-water mark. */
+  #canWriteThrough(): boolean {
+    return !this.#closed && !this.#pumpHolding && this.queue.depth === 0 &&
+      this.#transport.bufferedAmount <= this.#limits.highWaterBytes;
   }
 
   /** Closes the transport and releases everything the client holds. Idempotent. */
@@ -145,17 +182,14 @@ export class Client {
   }
 
   async #pump(): Promise<void> {
-    const transport = this.#transport;
-    const highWater = this.#limits.highWaterBytes;
-    for await (const item of this.queue) {
-      if (transport.bufferedAmount > highWater && !(await this.#waitForDrain())) return;
+    for await (const { delivery, droppedBefore } of this.queue) {
+      // Holding an item taken from the queue: write-through must wait behind it.
+      this.#pumpHolding = true;
+      const highWater = this.#limits.highWaterBytes;
+      if (this.#transport.bufferedAmount > highWater && !(await this.#waitForDrain())) return;
+      this.#pumpHolding = false;
       if (this.#closed) return;
-      if (this.#droppedSinceNotice > 0) {
-        transport.send(encodeLagged(this.#droppedSinceNotice, this.#dropReason));
-        this.#droppedSinceNotice = 0;
-      }
-      transport.send(item.frame);
-      if (item.key !== null) this.#metrics.eventsDelivered.value++;
+      this.#write(delivery, droppedBefore + this.#takeLost());
     }
   }
 

@@ -16,6 +16,12 @@ export interface Delivery {
   readonly key: string | null;
 }
 
+/** An item handed to the pump, with how many events were dropped right before it. */
+export interface Taken {
+  readonly delivery: Delivery;
+  readonly droppedBefore: number;
+}
+
 /** Outcome of offering an event to a queue. */
 export type Offer = { readonly state: "ok" } | { readonly state: "full" } | {
   readonly state: "closed";
@@ -24,16 +30,22 @@ export type Offer = { readonly state: "ok" } | { readonly state: "full" } | {
 const OK: Offer = { state: "ok" };
 const FULL: Offer = { state: "full" };
 const CLOSED: Offer = { state: "closed" };
-const DONE: IteratorResult<Delivery> = { done: true, value: undefined };
+const DONE: IteratorResult<Taken> = { done: true, value: undefined };
 
-/** A FIFO of deliveries bounded in events; iterate it to drain it. */
-export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
+/**
+ * A FIFO of deliveries bounded in events; iterate it to drain it. Dropped events are counted
+ * against the item that follows them, so the pump can announce the gap exactly where it is,
+ * even when drops happen between dequeuing an item and writing it.
+ */
+export class DeliveryQueue implements AsyncIterableIterator<Taken> {
   readonly capacity: number;
   #items: Delivery[] = [];
   #head = 0;
   #events = 0;
   #closed = false;
-  #waiter: ((result: IteratorResult<Delivery>) => void) | null = null;
+  /** Events dropped since the last item was taken: they were ahead of the current head. */
+  #droppedAhead = 0;
+  #waiter: ((result: IteratorResult<Taken>) => void) | null = null;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -72,6 +84,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
       if (this.#items[index]!.key !== null) {
         this.#items.splice(index, 1);
         this.#events--;
+        this.#droppedAhead++;
         return true;
       }
     }
@@ -98,6 +111,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
     this.#items = kept.reverse();
     this.#head = 0;
     this.#events -= removed;
+    this.#droppedAhead += removed;
     return removed;
   }
 
@@ -113,7 +127,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
     waiter?.(DONE);
   }
 
-  next(): Promise<IteratorResult<Delivery>> {
+  next(): Promise<IteratorResult<Taken>> {
     if (this.#head < this.#items.length) return Promise.resolve(this.#take());
     if (this.#closed) return Promise.resolve(DONE);
     return new Promise((resolve) => {
@@ -121,7 +135,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
     });
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<Delivery> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<Taken> {
     return this;
   }
 
@@ -131,13 +145,19 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
       // The pump is parked on an empty queue: hand the item over without storing it.
       this.#waiter = null;
       if (item.key !== null) this.#events--;
-      waiter({ done: false, value: item });
+      waiter({ done: false, value: this.#taken(item) });
       return;
     }
     this.#items.push(item);
   }
 
-  #take(): IteratorResult<Delivery> {
+  #taken(delivery: Delivery): Taken {
+    const droppedBefore = this.#droppedAhead;
+    this.#droppedAhead = 0;
+    return { delivery, droppedBefore };
+  }
+
+  #take(): IteratorResult<Taken> {
     const item = this.#items[this.#head]!;
     this.#head++;
     if (item.key !== null) this.#events--;
@@ -148,6 +168,6 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
-    return { done: false, value: item };
+    return { done: false, value: this.#taken(item) };
   }
 }

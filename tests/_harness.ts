@@ -290,3 +290,15 @@ export function publishTo(baseUrl: string, body: unknown): Promise<Response> {
     body: JSON.stringify(body),
   });
 }
+
+/** Reads a hub's /metrics into a map from series (`name` or `name{label="v"}`) to value. */
+export async function readMetrics(baseUrl: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const series = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    series.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return series;
+}

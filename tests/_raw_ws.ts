@@ -125,6 +125,21 @@ export class RawWebSocket {
     }
   }
 
+  /** Reads text frames until one satisfies `done`; returns all text frames read. */
+  async readTextsUntil(done: (text: string) => boolean): Promise<string[]> {
+    const texts: string[] = [];
+    for (;;) {
+      const frame = await this.readFrame();
+      if (frame === null || frame.opcode === 8) {
+        throw new Error(`Closed after ${texts.length} frames`);
+      }
+      if (frame.opcode !== 1) continue;
+      const text = decoder.decode(frame.data);
+      texts.push(text);
+      if (done(text)) return texts;
+    }
+  }
+
   close(): void {
     try {
       this.conn.close();
