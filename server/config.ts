@@ -292,7 +292,9 @@ export function loadConfig(
   const values: Record<string, unknown> = {};
   for (const [key, setting] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
     const fromFlag = setting.flag === undefined ? undefined : flags.get(setting.flag);
-    const raw = fromFlag ?? env[setting.env];
+    // An empty variable counts as unset, as in most shells' `VAR= command` idiom.
+    const fromEnv = env[setting.env] === "" ? undefined : env[setting.env];
+    const raw = fromFlag ?? fromEnv;
     if (raw === undefined) {
       values[key] = setting.default;
       continue;

@@ -130,7 +130,12 @@ Deno.test("drop-oldest: the stalled client stays within bounds and is told exact
     const after = frames[index + 1]!;
     assert.ok("seq" in after);
     if (after.type === "log.line") {
-      assert.ok(after.payload.n > before + 1, `notice ${JSON.stringify(frame)} after ${before}, before ${after.payload.n}; ${frames.map((f) => f.payload?.n ?? f.type).join(",")}`);
+      assert.ok(
+        after.payload.n > before + 1,
+        `notice ${JSON.stringify(frame)} after ${before}, before ${after.payload.n}; ${
+          frames.map((f) => f.payload?.n ?? f.type).join(",")
+        }`,
+      );
     }
   }
 });
