@@ -36,7 +36,7 @@ export function withSettingsTable(text: string): string {
   const start = text.indexOf(START);
   const end = text.indexOf(END);
   if (start === -1 || end < start) throw new Error("The settings markers are missing");
-  return `${text.slice(0, start + START.length)}\n${settingsTable()}\n${text.slice(end)}`;
+  return `${text.slice(0, start + START.length)}\n\n${settingsTable()}\n\n${text.slice(end)}`;
 }
 
 if (import.meta.main) {
