@@ -43,6 +43,8 @@ export const ERROR_CODES = {
   badEvent: "bad_event",
   /** The hub cannot publish right now (its bus is unavailable); retry later. */
   unavailable: "unavailable",
+  /** The hub failed to answer because of a fault of its own (logged); the connection stays. */
+  internal: "internal_error",
 } as const;
 
 /** One of the {@linkcode ERROR_CODES}. */

@@ -15,6 +15,7 @@ import {
   type MessageError,
   type RequestId,
 } from "../events/messages.ts";
+import { getLogger } from "@logtape/logtape";
 import { BusUnavailableError } from "./bus.ts";
 import type { Client } from "./client.ts";
 import type { Clock } from "./clock.ts";
@@ -40,6 +41,7 @@ export type RequestHandler = (client: Client, payload: Record<string, unknown>) 
   | Promise<Record<string, unknown>>;
 
 const encoder = new TextEncoder();
+const log = getLogger(["herald", "session"]);
 
 /** Byte length of a string in UTF-8 without encoding it when the answer is obvious. */
 function exceedsBytes(text: string, limit: number): boolean {
@@ -168,8 +170,11 @@ export class Session {
         );
       },
       (error: unknown) => {
-        if (!(error instanceof BusUnavailableError)) throw error;
-        this.#fail({ code: ERROR_CODES.unavailable, message: error.message, ...withId });
+        if (error instanceof BusUnavailableError) {
+          this.#fail({ code: ERROR_CODES.unavailable, message: error.message, ...withId });
+        } else {
+          this.#internalError(error, "publish", withId);
+        }
       },
     );
   }
@@ -187,8 +192,21 @@ export class Session {
       });
       return;
     }
-    Promise.resolve(handler(this.client, payload)).then((answer) => {
-      this.client.reply(JSON.stringify({ type: "response", topic, requestId, payload: answer }));
+    Promise.resolve().then(() => handler(this.client, payload)).then(
+      (answer) => {
+        this.client.reply(JSON.stringify({ type: "response", topic, requestId, payload: answer }));
+      },
+      (error: unknown) => this.#internalError(error, `request ${topic}`, withId),
+    );
+  }
+
+  /** A fault of the hub's own: logged, answered, and the connection stays open. */
+  #internalError(error: unknown, what: string, withId: { requestId?: RequestId }): void {
+    log.error("Failed to answer {what}: {error}", { what, error });
+    this.#fail({
+      code: ERROR_CODES.internal,
+      message: `the hub failed to answer ${what}`,
+      ...withId,
     });
   }
 

@@ -13,8 +13,11 @@ import { type RequestHandler, Session, type SessionLimits } from "../hub/session
 import type { Transport } from "../hub/transport.ts";
 import type { Config } from "./config.ts";
 import { originAllowed } from "./origin.ts";
+import { logger } from "./log.ts";
 import { httpError } from "./responses.ts";
 import { bearerToken, tokenMatches } from "./token.ts";
+
+const log = logger("websocket");
 
 /** What the WebSocket endpoint needs. */
 export interface WebSocketDeps {
@@ -105,8 +108,13 @@ export function handleWebSocket(request: Request, deps: WebSocketDeps): Response
   };
   socket.onmessage = (event) => {
     if (session === null) return;
-    if (typeof event.data === "string") session.receiveText(event.data);
-    else session.receiveBinary();
+    // An exception escaping an event handler would end the process and every connection.
+    try {
+      if (typeof event.data === "string") session.receiveText(event.data);
+      else session.receiveBinary();
+    } catch (error) {
+      log.error("Failed to handle a message: {error}", { error });
+    }
   };
   socket.onclose = () => session?.client.transportClosed();
   socket.onerror = () => session?.client.transportClosed();
