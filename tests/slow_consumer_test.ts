@@ -203,7 +203,6 @@ Deno.test("a stalled client does not raise the hub's memory with what is publish
     HERALD_STALL_TIMEOUT_MS: "600000",
   });
   const { socket: stalled } = await RawWebSocket.handshake(hub.port);
-  await using healthy = await TestClient.connect(hub.wsUrl);
   const payload = "y".repeat(60 * 1024);
   const publishMiB = async (count: number) => {
     for (let index = 0; index < count; index++) {
@@ -225,11 +224,10 @@ Deno.test("a stalled client does not raise the hub's memory with what is publish
   };
   // Warm up: the stalled socket reaches its bounds and the heap its working size. Then ~384
   // MiB more flows past the stalled client; buffering it would grow the process by as much.
+  // Each 202 means the events were routed, so the stalled client has been offered them all.
   await publishMiB(128);
-  await healthy.waitForEvents(128 * 16, 30_000);
   const before = await hub.rss();
   await publishMiB(384);
-  await healthy.waitForEvents(512 * 16, 60_000);
   const growth = (await hub.rss()) - before;
   const metrics = await readMetrics(hub.url);
   stalled.close();
