@@ -43,6 +43,8 @@ export const ERROR_CODES = {
   badEvent: "bad_event",
   /** The hub cannot publish right now (its bus is unavailable); retry later. */
   unavailable: "unavailable",
+  /** A `request` asked for something the hub does not know (an app, a cluster). */
+  notFound: "not_found",
 } as const;
 
 /** One of the {@linkcode ERROR_CODES}. */

@@ -47,12 +47,19 @@ export class Client {
   implicitAll = false;
   /** Number of the last event routed to this client, to deliver each event once. */
   lastEventNo = 0;
+  /** Cursors of the first and last live events routed to this client (null before any). */
+  firstSeq: string | null = null;
+  lastSeq: string | null = null;
   readonly queue: DeliveryQueue;
   readonly #transport: Transport;
   readonly #limits: ClientLimits;
   readonly #clock: Clock;
   readonly #metrics: Metrics;
   readonly #onClose: (client: Client) => void;
+  /** Live events held back while a replay runs (see `hold`); null when none runs. */
+  #held: { readonly delivery: Delivery; readonly seq: string }[] | null = null;
+  #holds = 0;
+  readonly #replayed = new Set<string>();
   #droppedSinceNotice = 0;
   #dropReason: DropReason = "drop_oldest";
   #closed = false;
@@ -102,6 +109,64 @@ export class Client {
       this.#metrics.slowConsumerDisconnects.incLabel("queue_full");
       this.close(DISCONNECT.slowConsumer);
     }
+  }
+
+  /**
+   * A live event for this client: queued, or held back while a replay runs. The hold is bounded
+   * like the queue: past `bufferEvents` held events the overflow policy applies to it too.
+   */
+  route(delivery: Delivery, seq: string): void {
+    this.firstSeq ??= seq;
+    this.lastSeq = seq;
+    const held = this.#held;
+    if (held === null) {
+      this.deliver(delivery);
+      return;
+    }
+    if (held.length >= this.#limits.bufferEvents) {
+      if (this.#limits.overflow === "disconnect") {
+        this.#metrics.slowConsumerDisconnects.incLabel("queue_full");
+        this.close(DISCONNECT.slowConsumer);
+        return;
+      }
+      held.shift();
+      this.#droppedSinceNotice++;
+      this.#dropReason = "drop_oldest";
+      this.#metrics.eventsDropped.incLabel("drop_oldest");
+    }
+    held.push({ delivery, seq });
+  }
+
+  /** Starts holding live events back until the matching `release` (replays nest). */
+  hold(): void {
+    this.#holds++;
+    this.#held ??= [];
+  }
+
+  /**
+   * Ends one hold. `replayed` are the cursors a replay delivered: held events among them are
+   * not delivered again. When the last hold ends, the held events are queued in order.
+   */
+  release(replayed: Iterable<string>): void {
+    for (const seq of replayed) this.#replayed.add(seq);
+    if (--this.#holds > 0) return;
+    const held = this.#held ?? [];
+    this.#held = null;
+    for (const { delivery, seq } of held) {
+      if (!this.#replayed.has(seq)) this.deliver(delivery);
+    }
+    this.#replayed.clear();
+  }
+
+  /**
+   * Queues a replayed event, waiting for room first so a long replay is paced by the client
+   * instead of overflowing its queue. Resolves false when the client closed meanwhile.
+   */
+  async deliverPaced(delivery: Delivery): Promise<boolean> {
+    if (!this.queue.hasRoom) await this.queue.room();
+    if (this.#closed) return false;
+    this.deliver(delivery);
+    return true;
   }
 
   /**

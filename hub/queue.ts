@@ -34,6 +34,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
   #events = 0;
   #closed = false;
   #waiter: ((result: IteratorResult<Delivery>) => void) | null = null;
+  #roomWaiters: (() => void)[] = [];
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -46,6 +47,20 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** True while another event fits. */
+  get hasRoom(): boolean {
+    return this.#events < this.capacity;
+  }
+
+  /**
+   * Resolves once another event fits or the queue is closed. Lets a producer that must not
+   * lose events (a replay) pace itself to the consumer instead of overflowing.
+   */
+  room(): Promise<void> {
+    if (this.hasRoom || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
   /** Adds an event unless the queue holds `capacity` events already. */
@@ -111,6 +126,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
     const waiter = this.#waiter;
     this.#waiter = null;
     waiter?.(DONE);
+    this.#wakeRoomWaiters();
   }
 
   next(): Promise<IteratorResult<Delivery>> {
@@ -140,7 +156,10 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
   #take(): IteratorResult<Delivery> {
     const item = this.#items[this.#head]!;
     this.#head++;
-    if (item.key !== null) this.#events--;
+    if (item.key !== null) {
+      this.#events--;
+      if (this.#roomWaiters.length > 0) this.#wakeRoomWaiters();
+    }
     if (this.#head === this.#items.length) {
       this.#items = [];
       this.#head = 0;
@@ -149,5 +168,11 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
       this.#head = 0;
     }
     return { done: false, value: item };
+  }
+
+  #wakeRoomWaiters(): void {
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const wake of waiters) wake();
   }
 }

@@ -1,0 +1,132 @@
+/**
+ * The in-memory history: a bounded ring of recent events per tenant.
+ *
+ * Limits: one process only, and gone on restart. Every start is a new epoch, so a client
+ * holding a cursor from before a restart is told it cannot resume (`recovered: false`). With a
+ * multi-node bus, each node keeps only what was published on it: a client resumes only on the
+ * node that gave it its cursor (use the Redis history to resume anywhere).
+ * @module
+ */
+
+import { encodeEventFrame, type HeraldEvent } from "../events/envelope.ts";
+import type { Clock } from "./clock.ts";
+import {
+  type EventDraft,
+  formatCursor,
+  type History,
+  type HistoryPage,
+  type HistoryQuery,
+  newEpoch,
+  placeCursor,
+  type StoredEvent,
+} from "./history.ts";
+
+/** How much a memory history keeps per tenant. */
+export interface RetentionLimits {
+  /** Events kept per tenant; the oldest go first. */
+  readonly maxEvents: number;
+  /** Events older than this (since they were appended) are dropped. */
+  readonly ttlMs: number;
+}
+
+interface Entry extends StoredEvent {
+  readonly storedAt: number;
+}
+
+/** One tenant's ring: entries hold consecutive cursor numbers `first..last`. */
+class Ring {
+  entries: Entry[] = [];
+  head = 0;
+  /** Newest cursor number handed out (0 before the first event). */
+  last = 0;
+
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
+  /** Cursor number of the oldest retained entry (`last + 1` when empty). */
+  get first(): number {
+    return this.last - this.size + 1;
+  }
+
+  trim(maxEvents: number, oldestAllowed: number): void {
+    while (
+      this.size > 0 &&
+      (this.size > maxEvents || this.entries[this.head]!.storedAt < oldestAllowed)
+    ) {
+      this.head++;
+    }
+    if (this.head >= 1024 && this.head * 2 >= this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** Memory-backed {@linkcode History}. */
+export class MemoryHistory implements History {
+  readonly kind = "memory";
+  readonly epoch: string;
+  readonly #limits: RetentionLimits;
+  readonly #clock: Clock;
+  readonly #rings = new Map<string, Ring>();
+
+  constructor(limits: RetentionLimits, clock: Clock, epoch: string = newEpoch()) {
+    this.#limits = limits;
+    this.#clock = clock;
+    this.epoch = epoch;
+  }
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  append(tenant: string, drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    let ring = this.#rings.get(tenant);
+    if (ring === undefined) {
+      ring = new Ring();
+      this.#rings.set(tenant, ring);
+    }
+    const now = this.#clock.now();
+    const stored: StoredEvent[] = [];
+    for (const draft of drafts) {
+      const event: HeraldEvent = { ...draft, seq: formatCursor(this.epoch, ++ring.last) };
+      const entry = { event, frame: encodeEventFrame(event), storedAt: now };
+      ring.entries.push(entry);
+      stored.push(entry);
+    }
+    ring.trim(this.#limits.maxEvents, now - this.#limits.ttlMs);
+    return Promise.resolve(stored);
+  }
+
+  read(tenant: string, query: HistoryQuery): Promise<HistoryPage> {
+    const ring = this.#rings.get(tenant) ?? new Ring();
+    ring.trim(this.#limits.maxEvents, this.#clock.now() - this.#limits.ttlMs);
+    let from = ring.head;
+    if (query.since !== null) {
+      const place = placeCursor(query.since, this.epoch, ring.first, ring.last);
+      if ("lost" in place) return Promise.resolve({ state: "lost", reason: place.lost });
+      from = ring.head + (place.after - ring.first + 1);
+    }
+    const events: StoredEvent[] = [];
+    let truncated = false;
+    for (let index = from; index < ring.entries.length; index++) {
+      const entry = ring.entries[index]!;
+      if (query.match !== undefined && !query.match(entry.event)) continue;
+      if (events.length === query.limit) {
+        truncated = true;
+        break;
+      }
+      events.push(entry);
+    }
+    return Promise.resolve({ state: "ok", events, truncated });
+  }
+
+  tenants(): Promise<string[]> {
+    return Promise.resolve([...this.#rings.keys()]);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

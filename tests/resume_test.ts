@@ -1,0 +1,207 @@
+import assert from "node:assert/strict";
+import { type Frame, startTestHub, TestClient, waitFor } from "./_harness.ts";
+
+/** A small seeded PRNG (mulberry32), so a failing run can be replayed from its seed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function deploy(n: number, appId = "web") {
+  return { type: "deploy.step", appId, payload: { step: `s${n}`, status: "running" } };
+}
+
+async function publishSeqs(hub: ReturnType<typeof startTestHub>, body: unknown): Promise<string[]> {
+  const response = await hub.publish(body);
+  assert.equal(response.status, 202);
+  const { accepted } = await response.json();
+  return accepted.map((acceptance: { seq: string }) => acceptance.seq);
+}
+
+/** The frames a client got after its subscribed reply: replies then events, in order. */
+function isSubscribed(frame: Frame): boolean {
+  return frame.type === "response" && frame.payload?.status === "subscribed";
+}
+
+Deno.test("resume replays the missed events after the subscribed reply, then goes live", async () => {
+  await using hub = startTestHub();
+  const first = await TestClient.connect(`${hub.wsUrl}?topic=deploy.*`);
+  await publishSeqs(hub, [deploy(1), deploy(2)]);
+  const seen = await first.waitForEvents(2);
+  await first.close();
+  const missed = await publishSeqs(hub, [deploy(3), deploy(4), deploy(5)]);
+  await using second = await TestClient.connect(
+    `${hub.wsUrl}?topic=deploy.*&since=${seen[1]!.seq}`,
+  );
+  await second.waitForEvents(3);
+  const live = await publishSeqs(hub, [deploy(6)]);
+  await second.waitForEvents(4);
+  assert.deepEqual(second.frames[0], {
+    type: "response",
+    topic: "deploy.*",
+    payload: { status: "subscribed", topic: "deploy.*", recovered: true, replayed: 3 },
+  });
+  assert.deepEqual(second.events.map((event) => event.seq), [...missed, ...live]);
+});
+
+Deno.test("a cursor the hub cannot place answers recovered:false, never an error", async () => {
+  await using hub = startTestHub({ HERALD_HISTORY_SIZE: "3" });
+  const seqs = await publishSeqs(hub, [1, 2, 3, 4, 5].map((n) => deploy(n)));
+  const epoch = seqs[0]!.split("-")[0];
+  const cases: [string, string][] = [
+    ["garbage!", "malformed"],
+    ["zz0other-2", "epoch"],
+    [`${epoch}-99`, "future"],
+    [`${epoch}-1`, "expired"],
+  ];
+  await using client = await TestClient.connect(hub.wsUrl);
+  for (const [since, reason] of cases) {
+    const reply = await client.request({
+      type: "subscribe",
+      topic: "deploy.*",
+      since,
+      requestId: reason,
+    });
+    assert.equal(reply.type, "response", `${since}: ${JSON.stringify(reply)}`);
+    assert.equal(reply.payload.recovered, false);
+    assert.equal(reply.payload.replayed, 0);
+    assert.equal(reply.payload.reason, reason);
+  }
+  // The oldest retained cursor still places: events 3..5 are kept, so after 2 is exact.
+  const ok = await client.request({
+    type: "subscribe",
+    topic: "deploy.*",
+    since: `${epoch}-2`,
+    requestId: "ok",
+  });
+  assert.equal(ok.payload.recovered, true);
+  assert.equal(ok.payload.replayed, 3);
+  const metrics = await (await fetch(`${hub.url}/metrics`)).text();
+  assert.match(metrics, /herald_resumes_total\{outcome="epoch"\} 1/);
+});
+
+Deno.test("replay respects the subscription's topic and filters", async () => {
+  await using hub = startTestHub();
+  const seqs = await publishSeqs(hub, [
+    { type: "app.status", appId: "web", payload: { status: "RUNNING" } },
+    deploy(1, "web"),
+    deploy(2, "api"),
+    { type: "deploy.failed", appId: "web", payload: { error: "boom" } },
+  ]);
+  const epoch = seqs[0]!.split("-")[0];
+  await using client = await TestClient.connect(hub.wsUrl);
+  const reply = await client.request({
+    type: "subscribe",
+    topic: "deploy.*",
+    filter: { appId: "web" },
+    since: `${epoch}-0`,
+    requestId: 1,
+  });
+  assert.equal(reply.payload.replayed, 2);
+  const events = await client.waitForEvents(2);
+  assert.deepEqual(events.map((event) => event.seq), [seqs[1], seqs[3]]);
+});
+
+Deno.test("a resuming subscribe drops the implicit * and does not repeat what it delivered", async () => {
+  await using hub = startTestHub();
+  const before = await publishSeqs(hub, [deploy(1), deploy(2)]);
+  await using client = await TestClient.connect(hub.wsUrl);
+  const during = await publishSeqs(hub, [deploy(3)]);
+  await client.waitForEvents(1);
+  const reply = await client.request({
+    type: "subscribe",
+    topic: "deploy.*",
+    since: before[0],
+    requestId: "r",
+  });
+  // Event 2 was missed before connecting; event 3 already came through the implicit `*`.
+  assert.equal(reply.payload.replayed, 1);
+  await publishSeqs(hub, [{ type: "log.line", payload: { line: "not subscribed" } }]);
+  const after = await publishSeqs(hub, [deploy(4)]);
+  await client.waitForEvents(3);
+  assert.deepEqual(client.events.map((event) => event.seq), [...during, before[1], ...after]);
+});
+
+Deno.test("a replay longer than the client's queue is paced, not overflowed", async () => {
+  await using hub = startTestHub({ HERALD_CLIENT_BUFFER: "4" });
+  const seqs = await publishSeqs(hub, Array.from({ length: 60 }, (_, n) => deploy(n)));
+  const epoch = seqs[0]!.split("-")[0];
+  await using client = await TestClient.connect(`${hub.wsUrl}?since=${epoch}-0`);
+  await client.waitForEvents(60);
+  assert.equal(client.closeEvent, null);
+  assert.deepEqual(client.events.map((event) => event.seq), seqs);
+  assert.equal(client.frames[0]?.payload?.replayed, 60);
+});
+
+Deno.test("more missed events than HERALD_REPLAY_LIMIT answers recovered:false", async () => {
+  await using hub = startTestHub({ HERALD_REPLAY_LIMIT: "5" });
+  const seqs = await publishSeqs(hub, Array.from({ length: 8 }, (_, n) => deploy(n)));
+  await using client = await TestClient.connect(`${hub.wsUrl}?since=${seqs[0]}`);
+  const reply = await client.waitForFrame(isSubscribed, "subscribed reply");
+  assert.equal(reply.payload.recovered, false);
+  assert.equal(reply.payload.reason, "too_many");
+  const live = await publishSeqs(hub, [deploy(9)]);
+  await client.waitForEvents(1);
+  assert.deepEqual(client.events.map((event) => event.seq), live);
+});
+
+for (const seed of [1, 7, 42]) {
+  Deno.test(`resume under concurrent publishing: no gap, no duplicate (seed ${seed})`, async () => {
+    const rand = random(seed);
+    await using hub = startTestHub();
+    const total = 300;
+    const published: string[] = [];
+    let client = await TestClient.connect(`${hub.wsUrl}?topic=deploy.*`);
+    const received: string[] = [];
+    const publishing = (async () => {
+      let n = 0;
+      while (n < total) {
+        const size = Math.min(total - n, 1 + Math.floor(rand() * 5));
+        const batch = Array.from({ length: size }, () => deploy(n++));
+        published.push(...await publishSeqs(hub, batch));
+      }
+    })();
+    let reconnects = 0;
+    for (;;) {
+      const target = received.length + client.events.length + 1 + Math.floor(rand() * 40);
+      const done = await waitFor(
+        () =>
+          received.length + client.events.length >= Math.min(target, total) ||
+          (published.length === total &&
+            received.length + client.events.length === total),
+        "events before the next disconnect",
+        10_000,
+      );
+      assert.ok(done);
+      if (received.length + client.events.length >= total) break;
+      // Drop the connection at a random moment: whatever was in flight is lost with it.
+      await client.close();
+      const frames = client.frames;
+      const afterReply = frames.findIndex(isSubscribed);
+      if (reconnects > 0) {
+        assert.ok(afterReply === 0, "the subscribed reply comes before any replayed event");
+        assert.equal(frames[0]!.payload.recovered, true);
+      }
+      received.push(...client.events.map((event) => event.seq as string));
+      const last = received.at(-1);
+      client = await TestClient.connect(
+        last === undefined
+          ? `${hub.wsUrl}?topic=deploy.*`
+          : `${hub.wsUrl}?topic=deploy.*&since=${last}`,
+      );
+      reconnects++;
+    }
+    await publishing;
+    await client.close();
+    received.push(...client.events.map((event) => event.seq as string));
+    assert.ok(reconnects >= 3, `only ${reconnects} reconnects`);
+    assert.equal(new Set(received).size, received.length, "no event twice");
+    assert.deepEqual(received, published, "every event once, in order");
+  });
+}
