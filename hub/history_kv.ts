@@ -100,7 +100,14 @@ export class KvHistory implements History {
     }
     const headKey = [ROOT, "head", tenant];
     for (let attempt = 0; attempt < KV_MAX_ATTEMPTS; attempt++) {
-      const head = await kv.get<number>(headKey);
+      if (attempt > 0) await this.#clock.sleep(Math.min(attempt, 20));
+      let head: Deno.KvEntryMaybe<number>;
+      try {
+        head = await kv.get<number>(headKey);
+      } catch (error) {
+        if (isBusy(error)) continue;
+        throw new HistoryUnavailableError(`The KV history could not be read: ${error}`);
+      }
       const last = head.value ?? 0;
       const now = this.#clock.now();
       const stored: StoredEvent[] = [];
@@ -135,14 +142,16 @@ export class KvHistory implements History {
       try {
         committed = await atomic.commit();
       } catch (error) {
+        if (isBusy(error)) continue;
         throw new HistoryUnavailableError(`The KV history refused the write: ${error}`);
       }
       if (!committed.ok) continue;
-      await this.#trim(kv, tenant, last, last + drafts.length);
+      // Retention only: what a failed trim leaves is skipped on read and removed next time.
+      await this.#trim(kv, tenant, last, last + drafts.length).catch(() => {});
       return stored;
     }
     throw new HistoryUnavailableError(
-      `Could not store events after ${KV_MAX_ATTEMPTS} attempts: the KV head kept moving`,
+      `Could not store events after ${KV_MAX_ATTEMPTS} attempts: the KV store stayed busy`,
     );
   }
 
@@ -216,6 +225,11 @@ export class KvHistory implements History {
     if (this.#kv === null) throw new HistoryUnavailableError("The KV history is not open");
     return this.#kv;
   }
+}
+
+/** SQLite answers "database is locked" while another isolate writes the same file. */
+function isBusy(error: unknown): boolean {
+  return error instanceof Error && /locked|busy/i.test(error.message);
 }
 
 function encodeEntry(storedAt: number, frame: string): Uint8Array {

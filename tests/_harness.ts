@@ -77,6 +77,20 @@ export function startTestHub(env: Record<string, string> = {}): TestHub {
   };
 }
 
+/**
+ * Starts a hub in this process like {@linkcode startTestHub}, then starts it as `main.ts` does
+ * (opens its history and rebuilds state); closing it also closes the history.
+ */
+export async function openTestHub(env: Record<string, string> = {}): Promise<TestHub> {
+  const hub = startTestHub(env);
+  await hub.app.hub.start();
+  const close = async () => {
+    await hub.close();
+    await hub.app.hub.history.close();
+  };
+  return { ...hub, close, [Symbol.asyncDispose]: close };
+}
+
 /** A parsed server frame. */
 // deno-lint-ignore no-explicit-any
 export type Frame = Record<string, any>;
