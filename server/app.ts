@@ -25,6 +25,7 @@ import {
   stateQuery,
 } from "./queries.ts";
 import { httpError, json } from "./responses.ts";
+import { handleSse } from "./sse.ts";
 import { handleWebSocket } from "./websocket.ts";
 
 /** The single tenant every connection and event belongs to until auth lands. */
@@ -111,6 +112,9 @@ export function createApp(config: Config, publishToken: string, clock: Clock = s
           publishToken,
           tenant: DEFAULT_TENANT,
         });
+      case "/events/stream":
+        if (method !== "GET") return methodNotAllowed("GET");
+        return handleSse(request, { hub, config, tenant });
       case "/state":
         if (method !== "GET") return methodNotAllowed("GET");
         return answer(() => stateQuery(hub, tenant, paramsOf(url)));
