@@ -11,6 +11,7 @@ import { isJsonObject, type JsonObject, type JsonValue } from "../events/json.ts
 import { decodeFilter } from "../events/messages.ts";
 import { parseTopic, topicMatches } from "../events/topic.ts";
 import type { Client } from "../hub/client.ts";
+import { formatCursor } from "../hub/history.ts";
 import type { Hub } from "../hub/hub.ts";
 import { RequestError, type RequestHandler } from "../hub/session.ts";
 
@@ -26,21 +27,30 @@ function optionalString(params: QueryParams, field: string): string | undefined 
   return value;
 }
 
+/**
+ * The cursor state is consistent with: its last folded event, or the start of the history's
+ * epoch when it has none yet, so `subscribe` with it as `since` always follows on exactly.
+ */
+function stateSeq(hub: Hub, tenant: string): string {
+  return hub.state.seq(tenant) ?? formatCursor(hub.history.epoch, 0);
+}
+
 /** The state snapshot of a tenant, or of one app (`appId`), with its cursor. */
 export function stateQuery(hub: Hub, tenant: string, params: QueryParams): JsonObject {
-  return hub.state.snapshot(tenant, optionalString(params, "appId"));
+  const snapshot = hub.state.snapshot(tenant, optionalString(params, "appId"));
+  return { ...snapshot, seq: stateSeq(hub, tenant) };
 }
 
 /** Every app's state. */
 export function appsQuery(hub: Hub, tenant: string): JsonObject {
-  return { seq: hub.state.seq(tenant), apps: hub.state.apps(tenant) as unknown as JsonValue[] };
+  return { seq: stateSeq(hub, tenant), apps: hub.state.apps(tenant) as unknown as JsonValue[] };
 }
 
 /** One app's state; `not_found` when the hub knows no such app. */
 export function appQuery(hub: Hub, tenant: string, appId: string): JsonObject {
   const app = hub.state.app(tenant, appId);
   if (app === null) throw new RequestError(ERROR_CODES.notFound, `no app "${appId}" in state`);
-  return { seq: hub.state.seq(tenant), app: app as unknown as JsonObject };
+  return { seq: stateSeq(hub, tenant), app: app as unknown as JsonObject };
 }
 
 /** Personas, optionally of one `namespace`, as operator CLIs expect them. */

@@ -295,6 +295,15 @@ export async function spawnHub(
   };
 }
 
+/** Publishes through a test hub, expects 202 and returns the accepted cursors in order. */
+export async function publishSeqs(hub: Pick<TestHub, "publish">, body: unknown): Promise<string[]> {
+  const response = await hub.publish(body);
+  if (response.status !== 202) {
+    throw new Error(`Publish answered ${response.status}: ${await response.text()}`);
+  }
+  return (await response.json()).accepted.map((acceptance: { seq: string }) => acceptance.seq);
+}
+
 /** POSTs events to a hub's /events with the test token. */
 export function publishTo(baseUrl: string, body: unknown): Promise<Response> {
   return fetch(`${baseUrl}/events`, {

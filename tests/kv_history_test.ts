@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { openTestHub, publishTo, spawnHub, TestClient } from "./_harness.ts";
+import { openTestHub, publishSeqs, publishTo, spawnHub, TestClient } from "./_harness.ts";
 
 async function tempKv(): Promise<{ path: string; [Symbol.asyncDispose](): Promise<void> }> {
   const dir = await Deno.makeTempDir({ prefix: "herald-kv-" });
@@ -9,9 +9,9 @@ async function tempKv(): Promise<{ path: string; [Symbol.asyncDispose](): Promis
   };
 }
 
-async function seqsOf(response: Response): Promise<string[]> {
-  assert.equal(response.status, 202);
-  return (await response.json()).accepted.map((acceptance: { seq: string }) => acceptance.seq);
+/** The spawned hub's publish, shaped like a test hub's for `publishSeqs`. */
+function via(url: string) {
+  return { publish: (body: unknown) => publishTo(url, body) };
 }
 
 Deno.test("kv history survives a process restart: resume and state carry over", async () => {
@@ -22,20 +22,16 @@ Deno.test("kv history survives a process restart: resume and state carry over", 
   {
     await using hub = await spawnHub(env);
     await using client = await TestClient.connect(`${hub.wsUrl}?topic=deploy.*`);
-    const first = await seqsOf(
-      await publishTo(hub.url, [
-        { type: "deploy.queued", appId: "web", payload: { imageTag: "v2" } },
-        { type: "deploy.step", appId: "web", payload: { step: "build", status: "running" } },
-      ]),
-    );
+    const first = await publishSeqs(via(hub.url), [
+      { type: "deploy.queued", appId: "web", payload: { imageTag: "v2" } },
+      { type: "deploy.step", appId: "web", payload: { step: "build", status: "running" } },
+    ]);
     await client.waitForEvents(2);
     last = first[1]!;
-    missed = await seqsOf(
-      await publishTo(hub.url, [
-        { type: "deploy.step", appId: "web", payload: { step: "build", status: "done" } },
-        { type: "deploy.completed", appId: "web", payload: {} },
-      ]),
-    );
+    missed = await publishSeqs(via(hub.url), [
+      { type: "deploy.step", appId: "web", payload: { step: "build", status: "done" } },
+      { type: "deploy.completed", appId: "web", payload: {} },
+    ]);
     await client.close();
     const status = await hub.stop();
     assert.equal(status.code, 0);
@@ -45,9 +41,11 @@ Deno.test("kv history survives a process restart: resume and state carry over", 
   await client.waitForEvents(2);
   assert.equal(client.frames[0]?.payload?.recovered, true);
   assert.deepEqual(client.events.map((event) => event.seq), missed);
-  const next = await seqsOf(
-    await publishTo(hub.url, { type: "deploy.queued", appId: "api", payload: {} }),
-  );
+  const next = await publishSeqs(via(hub.url), {
+    type: "deploy.queued",
+    appId: "api",
+    payload: {},
+  });
   assert.equal(next[0]!.split("-")[0], last.split("-")[0], "the epoch survived the restart");
   await client.waitForEvents(3);
   const { app, seq } = await (await fetch(`${hub.url}/apps/web`)).json();

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import {
   type Frame,
   openTestHub,
+  publishSeqs,
   startTestHub,
   TestClient,
-  type TestHub,
   waitFor,
 } from "./_harness.ts";
 
@@ -22,13 +22,6 @@ function random(seed: number): () => number {
 
 function deploy(n: number, appId = "web") {
   return { type: "deploy.step", appId, payload: { step: `s${n}`, status: "running" } };
-}
-
-async function publishSeqs(hub: TestHub, body: unknown): Promise<string[]> {
-  const response = await hub.publish(body);
-  assert.equal(response.status, 202);
-  const { accepted } = await response.json();
-  return accepted.map((acceptance: { seq: string }) => acceptance.seq);
 }
 
 /** The frames a client got after its subscribed reply: replies then events, in order. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startTestHub, type TestHub, waitFor } from "./_harness.ts";
+import { publishSeqs, startTestHub, waitFor } from "./_harness.ts";
 
 interface SseMessage {
   event: string;
@@ -76,12 +76,6 @@ class SseReader {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-async function publishSeqs(hub: TestHub, body: unknown): Promise<string[]> {
-  const response = await hub.publish(body);
-  assert.equal(response.status, 202);
-  return (await response.json()).accepted.map((acceptance: { seq: string }) => acceptance.seq);
 }
 
 const step = (appId: string, n: number) => ({
