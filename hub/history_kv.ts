@@ -18,6 +18,7 @@
 import type { HeraldEvent } from "../events/envelope.ts";
 import type { Clock } from "./clock.ts";
 import {
+  collectPage,
   type EventDraft,
   EventTooLargeError,
   formatCursor,
@@ -26,7 +27,7 @@ import {
   type HistoryQuery,
   HistoryUnavailableError,
   newEpoch,
-  parseCursor,
+  placeCursor,
   type StoredEvent,
 } from "./history.ts";
 import { encodeEventFrame } from "../events/envelope.ts";
@@ -172,39 +173,21 @@ export class KvHistory implements History {
     const kv = this.#open();
     const last = (await kv.get<number>([ROOT, "head", tenant])).value ?? 0;
     const floor = last - this.#limits.maxEvents;
-    const freshAfter = this.#clock.now() - this.#limits.ttlMs;
     let after = floor;
     if (query.since !== null) {
-      const cursor = parseCursor(query.since);
-      if (cursor === null) return { state: "lost", reason: "malformed" };
-      if (cursor.epoch !== this.#epoch) return { state: "lost", reason: "epoch" };
-      if (cursor.n > last) return { state: "lost", reason: "future" };
-      if (cursor.n < floor) return { state: "lost", reason: "expired" };
-      after = cursor.n;
+      const place = placeCursor(query.since, this.#epoch, floor + 1, last);
+      if ("lost" in place) return { state: "lost", reason: place.lost };
+      after = place.after;
     }
     const prefix = [ROOT, "ev", tenant];
-    const exact = query.since !== null;
-    const events: StoredEvent[] = [];
-    let expected = after + 1;
-    let truncated = false;
-    for await (const entry of kv.list<Uint8Array>({ prefix, start: [...prefix, after + 1] })) {
-      const n = entry.key[3] as number;
-      const { storedAt, frame } = decodeEntry(entry.value);
-      const retained = storedAt >= freshAfter && n > floor;
-      // A cursor is exact only while every event after it is still retained.
-      if (exact && (!retained || n !== expected)) return { state: "lost", reason: "expired" };
-      expected = n + 1;
-      if (!retained) continue;
-      const event: HeraldEvent = { ...JSON.parse(frame), tenant };
-      if (query.match !== undefined && !query.match(event)) continue;
-      if (events.length === query.limit) {
-        truncated = true;
-        break;
+    const listed = kv.list<Uint8Array>({ prefix, start: [...prefix, after + 1] });
+    const entries = (async function* () {
+      for await (const entry of listed) {
+        yield { n: entry.key[3] as number, ...decodeEntry(entry.value) };
       }
-      events.push({ event, frame });
-    }
-    if (exact && !truncated && expected <= last) return { state: "lost", reason: "expired" };
-    return { state: "ok", events, truncated };
+    })();
+    const freshAfter = this.#clock.now() - this.#limits.ttlMs;
+    return await collectPage(entries, tenant, query, after, { last, floor, freshAfter });
   }
 
   async tenants(): Promise<string[]> {
