@@ -184,6 +184,24 @@ export interface Window {
 }
 
 /**
+ * Where a durable store starts reading for `since`, given its newest number `last` and its
+ * retention: the number to read after and the retained window, or why the cursor is lost.
+ */
+export function windowFor(
+  since: string | null,
+  epoch: string,
+  last: number,
+  retention: { readonly maxEvents: number; readonly ttlMs: number },
+  now: number,
+): { readonly after: number; readonly window: Window } | { readonly lost: LostReason } {
+  const floor = last - retention.maxEvents;
+  const window = { last, floor, freshAfter: now - retention.ttlMs };
+  if (since === null) return { after: floor, window };
+  const place = placeCursor(since, epoch, floor + 1, last);
+  return "lost" in place ? place : { after: place.after, window };
+}
+
+/**
  * Builds a page from a store's entries listed oldest first from `after + 1`. With a cursor,
  * the answer is exact or `expired`: every number after it must still be retained, in order.
  */

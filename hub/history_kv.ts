@@ -27,8 +27,8 @@ import {
   type HistoryQuery,
   HistoryUnavailableError,
   newEpoch,
-  placeCursor,
   type StoredEvent,
+  windowFor,
 } from "./history.ts";
 import { encodeEventFrame } from "../events/envelope.ts";
 import type { RetentionLimits } from "./history_memory.ts";
@@ -172,13 +172,9 @@ export class KvHistory implements History {
   async read(tenant: string, query: HistoryQuery): Promise<HistoryPage> {
     const kv = this.#open();
     const last = (await kv.get<number>([ROOT, "head", tenant])).value ?? 0;
-    const floor = last - this.#limits.maxEvents;
-    let after = floor;
-    if (query.since !== null) {
-      const place = placeCursor(query.since, this.#epoch, floor + 1, last);
-      if ("lost" in place) return { state: "lost", reason: place.lost };
-      after = place.after;
-    }
+    const place = windowFor(query.since, this.#epoch, last, this.#limits, this.#clock.now());
+    if ("lost" in place) return { state: "lost", reason: place.lost };
+    const { after, window } = place;
     const prefix = [ROOT, "ev", tenant];
     const listed = kv.list<Uint8Array>({ prefix, start: [...prefix, after + 1] });
     const entries = (async function* () {
@@ -186,8 +182,7 @@ export class KvHistory implements History {
         yield { n: entry.key[3] as number, ...decodeEntry(entry.value) };
       }
     })();
-    const freshAfter = this.#clock.now() - this.#limits.ttlMs;
-    return await collectPage(entries, tenant, query, after, { last, floor, freshAfter });
+    return await collectPage(entries, tenant, query, after, window);
   }
 
   async tenants(): Promise<string[]> {

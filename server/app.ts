@@ -11,6 +11,7 @@ import { Hub } from "../hub/hub.ts";
 import type { History } from "../hub/history.ts";
 import { KvHistory } from "../hub/history_kv.ts";
 import { MemoryHistory } from "../hub/history_memory.ts";
+import { RedisHistory } from "../hub/history_redis.ts";
 import { Metrics } from "../hub/metrics.ts";
 import { RequestError } from "../hub/session.ts";
 import { LiveState } from "../hub/state.ts";
@@ -49,7 +50,7 @@ export function createHistory(config: Config, clock: Clock): History {
     case "kv":
       return new KvHistory(retention, clock, config.kvPath);
     case "redis":
-      throw new Error("HERALD_HISTORY=redis is not built yet");
+      return new RedisHistory(retention, clock, config.redisUrl, config.historyTimeoutMs);
   }
 }
 

@@ -35,6 +35,8 @@ export interface Config {
   readonly historySize: number;
   readonly historyTtlSeconds: number;
   readonly kvPath: string | undefined;
+  readonly redisUrl: string;
+  readonly historyTimeoutMs: number;
   readonly replayLimit: number;
   readonly historyReadLimit: number;
   readonly stateMaxEntries: number;
@@ -277,6 +279,20 @@ export const SETTINGS = {
     description:
       "File of the Deno KV history (HERALD_HISTORY=kv). Unset: Deno.openKv() default (the managed store on Deno Deploy).",
     parse: (raw: string) => raw.length > 0 ? raw : new Error("must not be empty"),
+  },
+  redisUrl: {
+    env: "HERALD_REDIS_URL",
+    default: "redis://127.0.0.1:6379",
+    description: "Redis server of the Redis history (and bus), as a redis:// or rediss:// URL.",
+    parse: (raw: string) =>
+      /^rediss?:\/\/./.test(raw) ? raw : new Error(`must be a redis:// URL, got "${raw}"`),
+  },
+  historyTimeoutMs: {
+    env: "HERALD_HISTORY_TIMEOUT_MS",
+    default: 5000,
+    description:
+      "A Redis history command not answered in this time fails (publish answers 503, resume recovered:false).",
+    parse: integer(10, 600_000),
   },
   replayLimit: {
     env: "HERALD_REPLAY_LIMIT",

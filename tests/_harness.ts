@@ -312,3 +312,51 @@ export function publishTo(baseUrl: string, body: unknown): Promise<Response> {
     body: JSON.stringify(body),
   });
 }
+
+/** Where tests find redis-server; tests needing it are ignored (with the reason) without it. */
+export const REDIS_SERVER = "/usr/bin/redis-server";
+
+/** True when redis-server is installed. */
+export function haveRedis(): boolean {
+  try {
+    return Deno.statSync(REDIS_SERVER).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** A redis-server of a test's own, on a free loopback port, without persistence. */
+export interface TestRedis {
+  readonly url: string;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts redis-server on a free loopback port and waits until it accepts connections. */
+export async function startRedis(): Promise<TestRedis> {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const child = new Deno.Command(REDIS_SERVER, {
+    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await waitFor(async () => {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return true;
+    } catch {
+      return false;
+    }
+  }, `redis-server on port ${port}`);
+  let stopped: Promise<void> | null = null;
+  const stop = () => {
+    stopped ??= (async () => {
+      child.kill("SIGTERM");
+      await child.status;
+    })();
+    return stopped;
+  };
+  return { url: `redis://127.0.0.1:${port}`, stop, [Symbol.asyncDispose]: stop };
+}
