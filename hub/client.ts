@@ -47,14 +47,24 @@ export class Client {
   implicitAll = false;
   /** Number of the last event routed to this client, to deliver each event once. */
   lastEventNo = 0;
+  /** Cursors of the first and last live events routed to this client (null before any). */
+  firstSeq: string | null = null;
+  lastSeq: string | null = null;
   readonly queue: DeliveryQueue;
   readonly #transport: Transport;
   readonly #limits: ClientLimits;
   readonly #clock: Clock;
   readonly #metrics: Metrics;
   readonly #onClose: (client: Client) => void;
-  /** Events the bus lost for this node since the last notice (see `noteLost`). */
-  #lostInTransit = 0;
+  /**
+   * Events lost outside the queue since the last notice: lost on the bus (`noteLost`) or
+   * dropped from the held buffer during a replay. Announced before the next frame written.
+   */
+  #lostOutsideQueue = 0;
+  /** Live events held back while a replay runs (see `hold`); null when none runs. */
+  #held: { readonly delivery: Delivery; readonly seq: string }[] | null = null;
+  #holds = 0;
+  readonly #replayed = new Set<string>();
   #dropReason: DropReason = "drop_oldest";
   #closed = false;
   #pumpHolding = false;
@@ -127,11 +137,69 @@ export class Client {
     if (item.key !== null) this.#metrics.eventsDelivered.value++;
   }
 
-  /** Takes the count of events lost on the bus since the last notice. */
+  /** Takes the count of events lost outside the queue since the last notice. */
   #takeLost(): number {
-    const lost = this.#lostInTransit;
-    this.#lostInTransit = 0;
+    const lost = this.#lostOutsideQueue;
+    this.#lostOutsideQueue = 0;
     return lost;
+  }
+
+  /**
+   * A live event for this client: queued, or held back while a replay runs. The hold is bounded
+   * like the queue: past `bufferEvents` held events the overflow policy applies to it too.
+   */
+  route(delivery: Delivery, seq: string): void {
+    this.firstSeq ??= seq;
+    this.lastSeq = seq;
+    const held = this.#held;
+    if (held === null) {
+      this.deliver(delivery);
+      return;
+    }
+    if (held.length >= this.#limits.bufferEvents) {
+      if (this.#limits.overflow === "disconnect") {
+        this.#metrics.slowConsumerDisconnects.incLabel("queue_full");
+        this.close(DISCONNECT.slowConsumer);
+        return;
+      }
+      held.shift();
+      this.#lostOutsideQueue++;
+      this.#dropReason = "drop_oldest";
+      this.#metrics.eventsDropped.incLabel("drop_oldest");
+    }
+    held.push({ delivery, seq });
+  }
+
+  /** Starts holding live events back until the matching `release` (replays nest). */
+  hold(): void {
+    this.#holds++;
+    this.#held ??= [];
+  }
+
+  /**
+   * Ends one hold. `replayed` are the cursors a replay delivered: held events among them are
+   * not delivered again. When the last hold ends, the held events are queued in order.
+   */
+  release(replayed: Iterable<string>): void {
+    for (const seq of replayed) this.#replayed.add(seq);
+    if (--this.#holds > 0) return;
+    const held = this.#held ?? [];
+    this.#held = null;
+    for (const { delivery, seq } of held) {
+      if (!this.#replayed.has(seq)) this.deliver(delivery);
+    }
+    this.#replayed.clear();
+  }
+
+  /**
+   * Queues a replayed event, waiting for room first so a long replay is paced by the client
+   * instead of overflowing its queue. Resolves false when the client closed meanwhile.
+   */
+  async deliverPaced(delivery: Delivery): Promise<boolean> {
+    if (!this.queue.hasRoom) await this.queue.room();
+    if (this.#closed) return false;
+    this.deliver(delivery);
+    return true;
   }
 
   /**
@@ -144,7 +212,7 @@ export class Client {
       this.close(DISCONNECT.eventsLost);
       return;
     }
-    this.#lostInTransit += missed;
+    this.#lostOutsideQueue += missed;
     this.#dropReason = "bus_gap";
   }
 

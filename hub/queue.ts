@@ -46,6 +46,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
   /** Events dropped since the last item was taken: they were ahead of the current head. */
   #droppedAhead = 0;
   #waiter: ((result: IteratorResult<Taken>) => void) | null = null;
+  #roomWaiters: (() => void)[] = [];
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -58,6 +59,20 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** True while another event fits. */
+  get hasRoom(): boolean {
+    return this.#events < this.capacity;
+  }
+
+  /**
+   * Resolves once another event fits or the queue is closed. Lets a producer that must not
+   * lose events (a replay) pace itself to the consumer instead of overflowing.
+   */
+  room(): Promise<void> {
+    if (this.hasRoom || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
   /** Adds an event unless the queue holds `capacity` events already. */
@@ -125,6 +140,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
     const waiter = this.#waiter;
     this.#waiter = null;
     waiter?.(DONE);
+    this.#wakeRoomWaiters();
   }
 
   next(): Promise<IteratorResult<Taken>> {
@@ -160,7 +176,10 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
   #take(): IteratorResult<Taken> {
     const item = this.#items[this.#head]!;
     this.#head++;
-    if (item.key !== null) this.#events--;
+    if (item.key !== null) {
+      this.#events--;
+      if (this.#roomWaiters.length > 0) this.#wakeRoomWaiters();
+    }
     if (this.#head === this.#items.length) {
       this.#items = [];
       this.#head = 0;
@@ -169,5 +188,11 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
       this.#head = 0;
     }
     return { done: false, value: this.#taken(item) };
+  }
+
+  #wakeRoomWaiters(): void {
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const wake of waiters) wake();
   }
 }

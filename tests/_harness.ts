@@ -77,6 +77,20 @@ export function startTestHub(env: Record<string, string> = {}): TestHub {
   };
 }
 
+/**
+ * Starts a hub in this process like {@linkcode startTestHub}, then starts it as `main.ts` does
+ * (opens its history and rebuilds state); closing it also closes the history.
+ */
+export async function openTestHub(env: Record<string, string> = {}): Promise<TestHub> {
+  const hub = startTestHub(env);
+  await hub.app.hub.start();
+  const close = async () => {
+    await hub.close();
+    await hub.app.hub.history.close();
+  };
+  return { ...hub, close, [Symbol.asyncDispose]: close };
+}
+
 /** A parsed server frame. */
 // deno-lint-ignore no-explicit-any
 export type Frame = Record<string, any>;
@@ -282,6 +296,15 @@ export async function spawnHub(
   };
 }
 
+/** Publishes through a test hub, expects 202 and returns the accepted cursors in order. */
+export async function publishSeqs(hub: Pick<TestHub, "publish">, body: unknown): Promise<string[]> {
+  const response = await hub.publish(body);
+  if (response.status !== 202) {
+    throw new Error(`Publish answered ${response.status}: ${await response.text()}`);
+  }
+  return (await response.json()).accepted.map((acceptance: { seq: string }) => acceptance.seq);
+}
+
 /** POSTs events to a hub's /events with the test token. */
 export function publishTo(baseUrl: string, body: unknown): Promise<Response> {
   return fetch(`${baseUrl}/events`, {
@@ -301,4 +324,52 @@ export async function readMetrics(baseUrl: string): Promise<Map<string, number>>
     series.set(line.slice(0, space), Number(line.slice(space + 1)));
   }
   return series;
+}
+
+/** Where tests find redis-server; tests needing it are ignored (with the reason) without it. */
+export const REDIS_SERVER = "/usr/bin/redis-server";
+
+/** True when redis-server is installed. */
+export function haveRedis(): boolean {
+  try {
+    return Deno.statSync(REDIS_SERVER).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** A redis-server of a test's own, on a free loopback port, without persistence. */
+export interface TestRedis {
+  readonly url: string;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts redis-server on a free loopback port and waits until it accepts connections. */
+export async function startRedis(): Promise<TestRedis> {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const child = new Deno.Command(REDIS_SERVER, {
+    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await waitFor(async () => {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return true;
+    } catch {
+      return false;
+    }
+  }, `redis-server on port ${port}`);
+  let stopped: Promise<void> | null = null;
+  const stop = () => {
+    stopped ??= (async () => {
+      child.kill("SIGTERM");
+      await child.status;
+    })();
+    return stopped;
+  };
+  return { url: `redis://127.0.0.1:${port}`, stop, [Symbol.asyncDispose]: stop };
 }

@@ -201,6 +201,8 @@ Deno.test("a stalled client does not raise the hub's memory with what is publish
     HERALD_OVERFLOW: "drop-oldest",
     HERALD_CLIENT_BUFFER: "16",
     HERALD_STALL_TIMEOUT_MS: "600000",
+    // This test is about the client's bounds; the history's own bound is tested beside it.
+    HERALD_HISTORY_MAX_BYTES: "1048576",
   });
   const { socket: stalled } = await RawWebSocket.handshake(hub.port);
   const payload = "y".repeat(60 * 1024);
