@@ -44,6 +44,7 @@ async function main(): Promise<void> {
         hostname,
         port,
         bus: app.hub.bus.kind,
+        history: app.hub.history.kind,
       });
     },
   }, app.handler);
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
     app.drain();
     await server.shutdown();
     await app.hub.bus.close();
+    await app.hub.history.close();
     log.info("Shut down cleanly");
     clearTimeout(deadline);
     await flushLogs();

@@ -43,6 +43,10 @@ export const ERROR_CODES = {
   badEvent: "bad_event",
   /** The hub cannot publish right now (its bus is unavailable); retry later. */
   unavailable: "unavailable",
+  /** The hub failed to answer because of a fault of its own (logged); the connection stays. */
+  internal: "internal_error",
+  /** A `request` asked for something the hub does not know (an app, a cluster). */
+  notFound: "not_found",
 } as const;
 
 /** One of the {@linkcode ERROR_CODES}. */

@@ -25,6 +25,8 @@ export type ClientMessage =
     readonly requestId?: RequestId;
     readonly topic: TopicPattern;
     readonly filter: SubscriptionFilter;
+    /** Resume after this cursor (any string; one the hub cannot place answers recovered:false). */
+    readonly since?: string;
   }
   | { readonly type: "unsubscribe"; readonly requestId?: RequestId; readonly topic: string }
   | { readonly type: "ping"; readonly requestId?: RequestId }
@@ -109,7 +111,16 @@ export function decodeClientMessage(text: string): ClientMessage | MessageError 
       if (!topic.ok) return fail(topic.message);
       const filter = decodeFilter(raw.filter);
       if (!filter.ok) return fail(filter.message);
-      return { type: "subscribe", topic: topic.value, filter: filter.value, ...withId };
+      if (raw.since !== undefined && raw.since !== null && typeof raw.since !== "string") {
+        return fail("since must be a cursor string (the seq of the last event received)");
+      }
+      return {
+        type: "subscribe",
+        topic: topic.value,
+        filter: filter.value,
+        ...(typeof raw.since === "string" && { since: raw.since }),
+        ...withId,
+      };
     }
     case "unsubscribe": {
       const topic = topicOf(raw);

@@ -47,15 +47,27 @@ export class Client {
   implicitAll = false;
   /** Number of the last event routed to this client, to deliver each event once. */
   lastEventNo = 0;
+  /** Cursors of the first and last live events routed to this client (null before any). */
+  firstSeq: string | null = null;
+  lastSeq: string | null = null;
   readonly queue: DeliveryQueue;
   readonly #transport: Transport;
   readonly #limits: ClientLimits;
   readonly #clock: Clock;
   readonly #metrics: Metrics;
   readonly #onClose: (client: Client) => void;
-  #droppedSinceNotice = 0;
+  /**
+   * Events lost outside the queue since the last notice: lost on the bus (`noteLost`) or
+   * dropped from the held buffer during a replay. Announced before the next frame written.
+   */
+  #lostOutsideQueue = 0;
+  /** Live events held back while a replay runs (see `hold`); null when none runs. */
+  #held: { readonly delivery: Delivery; readonly seq: string }[] | null = null;
+  #holds = 0;
+  readonly #replayed = new Set<string>();
   #dropReason: DropReason = "drop_oldest";
   #closed = false;
+  #pumpHolding = false;
 
   constructor(
     transport: Transport,
@@ -89,12 +101,19 @@ export class Client {
     return this.#transport.bufferedAmount;
   }
 
-  /** Queues an event frame under the overflow policy. */
+  /**
+   * Sends an event frame, or queues it under the overflow policy. Writes through while the
+   * client keeps up (nothing queued, socket under the high-water mark), so a burst larger than
+   * the queue reaches a healthy client whole; the queue holds only the backlog of a slow one.
+   */
   deliver(delivery: Delivery): void {
+    if (this.#canWriteThrough()) {
+      this.#write(delivery, this.#takeLost());
+      return;
+    }
     const outcome = enqueue(this.queue, delivery, this.#limits.overflow);
     if (outcome.action === "queued") {
       if (outcome.dropped > 0) {
-        this.#droppedSinceNotice += outcome.dropped;
         this.#dropReason = outcome.reason ?? "drop_oldest";
         this.#metrics.eventsDropped.incLabel(this.#dropReason, outcome.dropped);
       }
@@ -102,6 +121,85 @@ export class Client {
       this.#metrics.slowConsumerDisconnects.incLabel("queue_full");
       this.close(DISCONNECT.slowConsumer);
     }
+  }
+
+  /** Writes one frame, preceded by a `lagged` notice when `droppedBefore` events were lost. */
+  #write(item: Delivery, droppedBefore: number): void {
+    const transport = this.#transport;
+    try {
+      if (droppedBefore > 0) transport.send(encodeLagged(droppedBefore, this.#dropReason));
+      transport.send(item.frame);
+    } catch {
+      // The socket closed under us; its close event releases the client.
+      this.transportClosed();
+      return;
+    }
+    if (item.key !== null) this.#metrics.eventsDelivered.value++;
+  }
+
+  /** Takes the count of events lost outside the queue since the last notice. */
+  #takeLost(): number {
+    const lost = this.#lostOutsideQueue;
+    this.#lostOutsideQueue = 0;
+    return lost;
+  }
+
+  /**
+   * A live event for this client: queued, or held back while a replay runs. The hold is bounded
+   * like the queue: past `bufferEvents` held events the overflow policy applies to it too.
+   */
+  route(delivery: Delivery, seq: string): void {
+    this.firstSeq ??= seq;
+    this.lastSeq = seq;
+    const held = this.#held;
+    if (held === null) {
+      this.deliver(delivery);
+      return;
+    }
+    if (held.length >= this.#limits.bufferEvents) {
+      if (this.#limits.overflow === "disconnect") {
+        this.#metrics.slowConsumerDisconnects.incLabel("queue_full");
+        this.close(DISCONNECT.slowConsumer);
+        return;
+      }
+      held.shift();
+      this.#lostOutsideQueue++;
+      this.#dropReason = "drop_oldest";
+      this.#metrics.eventsDropped.incLabel("drop_oldest");
+    }
+    held.push({ delivery, seq });
+  }
+
+  /** Starts holding live events back until the matching `release` (replays nest). */
+  hold(): void {
+    this.#holds++;
+    this.#held ??= [];
+  }
+
+  /**
+   * Ends one hold. `replayed` are the cursors a replay delivered: held events among them are
+   * not delivered again. When the last hold ends, the held events are queued in order.
+   */
+  release(replayed: Iterable<string>): void {
+    for (const seq of replayed) this.#replayed.add(seq);
+    if (--this.#holds > 0) return;
+    const held = this.#held ?? [];
+    this.#held = null;
+    for (const { delivery, seq } of held) {
+      if (!this.#replayed.has(seq)) this.deliver(delivery);
+    }
+    this.#replayed.clear();
+  }
+
+  /**
+   * Queues a replayed event, waiting for room first so a long replay is paced by the client
+   * instead of overflowing its queue. Resolves false when the client closed meanwhile.
+   */
+  async deliverPaced(delivery: Delivery): Promise<boolean> {
+    if (!this.queue.hasRoom) await this.queue.room();
+    if (this.#closed) return false;
+    this.deliver(delivery);
+    return true;
   }
 
   /**
@@ -114,13 +212,20 @@ export class Client {
       this.close(DISCONNECT.eventsLost);
       return;
     }
-    this.#droppedSinceNotice += missed;
+    this.#lostOutsideQueue += missed;
     this.#dropReason = "bus_gap";
   }
 
-  /** Queues a control reply; it keeps its place in line with the events. */
+  /** Sends a control reply, or queues it behind the backlog so it keeps its place in line. */
   reply(frame: string): void {
-    this.queue.pushControl(frame);
+    if (this.#canWriteThrough()) this.#write({ frame, key: null }, this.#takeLost());
+    else this.queue.pushControl(frame);
+  }
+
+  /** Nothing is queued or held by the pump, and the socket is under the high-water mark. */
+  #canWriteThrough(): boolean {
+    return !this.#closed && !this.#pumpHolding && this.queue.depth === 0 &&
+      this.#transport.bufferedAmount <= this.#limits.highWaterBytes;
   }
 
   /** Closes the transport and releases everything the client holds. Idempotent. */
@@ -145,17 +250,14 @@ export class Client {
   }
 
   async #pump(): Promise<void> {
-    const transport = this.#transport;
-    const highWater = this.#limits.highWaterBytes;
-    for await (const item of this.queue) {
-      if (transport.bufferedAmount > highWater && !(await this.#waitForDrain())) return;
+    for await (const { delivery, droppedBefore } of this.queue) {
+      // Holding an item taken from the queue: write-through must wait behind it.
+      this.#pumpHolding = true;
+      const highWater = this.#limits.highWaterBytes;
+      if (this.#transport.bufferedAmount > highWater && !(await this.#waitForDrain())) return;
+      this.#pumpHolding = false;
       if (this.#closed) return;
-      if (this.#droppedSinceNotice > 0) {
-        transport.send(encodeLagged(this.#droppedSinceNotice, this.#dropReason));
-        this.#droppedSinceNotice = 0;
-      }
-      transport.send(item.frame);
-      if (item.key !== null) this.#metrics.eventsDelivered.value++;
+      this.#write(delivery, droppedBefore + this.#takeLost());
     }
   }
 

@@ -7,13 +7,20 @@
 import { type Disconnect } from "../events/codes.ts";
 import { encodeEventFrame, type EventInput, type HeraldEvent } from "../events/envelope.ts";
 import type { SubscriptionFilter } from "../events/messages.ts";
-import type { TopicPattern } from "../events/topic.ts";
+import { topicMatches, type TopicPattern } from "../events/topic.ts";
 import type { Bus, BusReceiver } from "./bus.ts";
 import { Client, type ClientLimits, type Principal } from "./client.ts";
 import type { Clock } from "./clock.ts";
+import {
+  compareCursors,
+  type EventDraft,
+  type History,
+  type LostReason,
+  type StoredEvent,
+} from "./history.ts";
 import { type Acceptance, IdempotencyWindow } from "./idempotency.ts";
 import type { Metrics } from "./metrics.ts";
-import { Sequencer } from "./sequencer.ts";
+import type { LiveState } from "./state.ts";
 import { type Subscription, SubscriptionIndex } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
 
@@ -29,7 +36,22 @@ export interface HubOptions {
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly bus: Bus;
+  /** Gives events their cursors and keeps them for resume. */
+  readonly history: History;
+  /** Most events one resume replays; past it the client is told `recovered: false`. */
+  readonly replayLimit: number;
+  /** Current state folded from every routed event. */
+  readonly state: LiveState;
 }
+
+/** How a resume ended: `recovered` false means the client must load a snapshot. */
+export type ResumeOutcome =
+  | { readonly recovered: true; readonly replayed: number }
+  | {
+    readonly recovered: false;
+    readonly replayed: 0;
+    readonly reason: LostReason | "too_many" | "unavailable";
+  };
 
 /** Outcome of subscribing. */
 export type SubscribeResult =
@@ -42,8 +64,9 @@ export class Hub implements BusReceiver {
   readonly #indexes = new Map<string, SubscriptionIndex<Client>>();
   readonly #clients = new Set<Client>();
   readonly #idempotency: IdempotencyWindow;
-  readonly #sequencer = new Sequencer();
   #eventNo = 0;
+  /** Settles when the previous publish has routed its events: routing follows cursor order. */
+  #routed: Promise<void> = Promise.resolve();
 
   constructor(options: HubOptions) {
     this.#options = options;
@@ -95,9 +118,26 @@ export class Hub implements BusReceiver {
     return this.#options.bus;
   }
 
-  /** Starts the bus; call once before serving. */
-  start(): Promise<void> {
-    return this.#options.bus.start(this);
+  get history(): History {
+    return this.#options.history;
+  }
+
+  get state(): LiveState {
+    return this.#options.state;
+  }
+
+  /**
+   * Opens the history, rebuilds state from what it retains (a durable history survives
+   * restarts), then starts the bus. Call once before serving.
+   */
+  async start(): Promise<void> {
+    const { history, state } = this.#options;
+    await history.start();
+    for (const tenant of await history.tenants()) {
+      const page = await history.read(tenant, { since: null, limit: Number.MAX_SAFE_INTEGER });
+      if (page.state === "ok") { for (const stored of page.events) state.apply(stored.event); }
+    }
+    await this.#options.bus.start(this);
   }
 
   /** Registers a connected client. */
@@ -158,55 +198,150 @@ export class Hub implements BusReceiver {
   }
 
   /**
-   * Accepts validated events for a tenant: assigns ids, cursors and timestamps, hands them to
-   * the bus and delivers them locally, in order. A retried id within the idempotency window
-   * is answered with its first acceptance and not delivered again. Rejects with
-   * `BusUnavailableError` when the bus cannot take them; then nothing was delivered anywhere.
+   * Accepts validated events for a tenant: the history gives them cursors and keeps them, then
+   * they go to the bus and are delivered locally, in cursor order. A retried id within the
+   * idempotency window is answered with its first acceptance and not delivered again. Rejects
+   * with `EventTooLargeError` or `HistoryUnavailableError` (nothing stored or delivered) or
+   * `BusUnavailableError` (stored in history, delivered nowhere live; see docs/history.md).
    */
   async publish(tenant: string, inputs: readonly EventInput[]): Promise<Acceptance[]> {
-    const accepted: Acceptance[] = [];
-    const fresh: HeraldEvent[] = [];
-    const batchIds = new Map<string, Acceptance>();
+    const drafts: EventDraft[] = [];
+    /** For each input: the index of its draft, or the earlier acceptance it repeats. */
+    const slots: (number | Acceptance)[] = [];
+    const batchIds = new Map<string, number>();
     const now = new Date(this.#options.clock.now()).toISOString();
     for (const input of inputs) {
-      const earlier = input.id === undefined
+      const inBatch = input.id === undefined ? undefined : batchIds.get(input.id);
+      const earlier = input.id === undefined || inBatch !== undefined
         ? undefined
-        : (batchIds.get(input.id) ?? this.#idempotency.get(tenant, input.id));
-      if (earlier !== undefined) {
+        : this.#idempotency.get(tenant, input.id);
+      if (inBatch !== undefined || earlier !== undefined) {
         this.#options.metrics.eventsDuplicate.inc();
-        accepted.push(earlier);
+        slots.push(inBatch ?? earlier!);
         continue;
       }
-      const event: HeraldEvent = {
+      if (input.id !== undefined) batchIds.set(input.id, drafts.length);
+      slots.push(drafts.length);
+      drafts.push({
         tenant,
         type: input.type,
         ...(input.appId !== undefined && { appId: input.appId }),
         ...(input.namespace !== undefined && { namespace: input.namespace }),
         payload: input.payload,
         id: input.id ?? crypto.randomUUID(),
-        seq: this.#sequencer.next(tenant),
         timestamp: input.timestamp ?? now,
-      };
-      const acceptance = { id: event.id, seq: event.seq };
-      if (input.id !== undefined) batchIds.set(input.id, acceptance);
-      accepted.push(acceptance);
-      fresh.push(event);
+      });
     }
-    if (fresh.length > 0) {
-      await this.#options.bus.publish(fresh);
-      for (const event of fresh) {
-        if (batchIds.has(event.id)) this.#idempotency.remember(tenant, event);
-        this.#route(event);
+    let stored: StoredEvent[] = [];
+    if (drafts.length > 0) {
+      const appended = this.#options.history.append(tenant, drafts);
+      const previous = this.#routed;
+      let done!: () => void;
+      this.#routed = new Promise((resolve) => (done = resolve));
+      try {
+        stored = await appended;
+        await this.#options.bus.publish(stored.map((entry) => entry.event));
+        await previous;
+        for (const entry of stored) {
+          if (batchIds.has(entry.event.id)) this.#idempotency.remember(tenant, entry.event);
+          this.#route(entry.event, entry.frame);
+        }
+        this.#options.metrics.eventsPublished.inc(stored.length);
+      } finally {
+        await previous;
+        done();
       }
-      this.#options.metrics.eventsPublished.inc(fresh.length);
     }
-    return accepted;
+    return slots.map((slot) => {
+      if (typeof slot !== "number") return slot;
+      const event = stored[slot]!.event;
+      return { id: event.id, seq: event.seq };
+    });
+  }
+
+  /**
+   * Subscribes and replays what the client missed after cursor `since`, then continues live:
+   * no event twice, none missing at the seam. Live events that arrive while the history is read
+   * and the replay is queued are held back, then delivered unless the replay carried them.
+   * `announce` runs once the outcome is known and before the first replayed event is queued (the
+   * subscribe reply goes there). A cursor the history cannot place answers `recovered: false`.
+   * A connection holding only its implicit `*` loses it first; events it already got under
+   * `*` are not replayed again.
+   */
+  async resume(
+    client: Client,
+    topics: readonly TopicPattern[],
+    filter: SubscriptionFilter,
+    since: string,
+    announce: (outcome: ResumeOutcome) => void,
+  ): Promise<SubscribeResult> {
+    // Under the implicit `*` every event from the first to the last routed one reached the
+    // client already (routing follows cursor order); those are not replayed again.
+    const { firstSeq, lastSeq } = client;
+    const delivered = client.implicitAll && firstSeq !== null && lastSeq !== null
+      ? (seq: string) =>
+        (compareCursors(seq, firstSeq) ?? -1) >= 0 && (compareCursors(seq, lastSeq) ?? 1) <= 0
+      : () => false;
+    for (const topic of topics) {
+      const result = this.subscribe(client, topic, filter);
+      if (result.state === "limit") return result;
+    }
+    client.hold();
+    const replayed: string[] = [];
+    try {
+      const match = (event: HeraldEvent) =>
+        (filter.appId === undefined || event.appId === filter.appId) &&
+        (filter.namespace === undefined || event.namespace === filter.namespace) &&
+        topics.some((topic) => topicMatches(topic, event.type)) && !delivered(event.seq);
+      const outcome = await this.#replay(client, match, since, replayed, announce);
+      this.#options.metrics.resumes.incLabel(outcome.recovered ? "recovered" : outcome.reason);
+    } finally {
+      client.release(replayed);
+    }
+    return { state: "subscribed" };
+  }
+
+  async #replay(
+    client: Client,
+    match: (event: HeraldEvent) => boolean,
+    since: string,
+    replayed: string[],
+    announce: (outcome: ResumeOutcome) => void,
+  ): Promise<ResumeOutcome> {
+    const limit = this.#options.replayLimit;
+    let outcome: ResumeOutcome;
+    let events: readonly StoredEvent[] = [];
+    try {
+      const page = await this.#options.history.read(client.principal.tenant, {
+        since,
+        limit,
+        match,
+      });
+      if (page.state === "lost") {
+        outcome = { recovered: false, replayed: 0, reason: page.reason };
+      } else if (page.truncated) {
+        outcome = { recovered: false, replayed: 0, reason: "too_many" };
+      } else {
+        events = page.events;
+        outcome = { recovered: true, replayed: events.length };
+      }
+    } catch {
+      outcome = { recovered: false, replayed: 0, reason: "unavailable" };
+    }
+    if (client.closed) return outcome;
+    announce(outcome);
+    for (const { event, frame } of events) {
+      const delivery = { frame, key: `${event.type}\u0000${event.appId ?? ""}` };
+      if (!(await client.deliverPaced(delivery))) break;
+      replayed.push(event.seq);
+    }
+    return outcome;
   }
 
   /** Bus receiver: events published on another node. */
   events(events: readonly HeraldEvent[]): void {
     this.#options.metrics.eventsReceivedFromBus.inc(events.length);
-    for (const event of events) this.#route(event);
+    for (const event of events) this.#route(event, encodeEventFrame(event));
   }
 
   /** Bus receiver: this node missed messages; every client may have missed events. */
@@ -220,19 +355,20 @@ export class Hub implements BusReceiver {
     for (const client of [...this.#clients]) client.close(disconnect);
   }
 
-  #route(event: HeraldEvent): void {
+  #route(event: HeraldEvent, frame: string): void {
+    if (!this.#options.state.apply(event)) {
+      this.#options.metrics.statusUnchanged.inc();
+      return;
+    }
     const index = this.#indexes.get(event.tenant);
     if (index === undefined || index.size === 0) return;
-    const delivery = {
-      frame: encodeEventFrame(event),
-      key: `${event.type}\u0000${event.appId ?? ""}`,
-    };
+    const delivery = { frame, key: `${event.type}\u0000${event.appId ?? ""}` };
     const eventNo = ++this.#eventNo;
     index.match(event.type, event.appId, event.namespace, (subscription) => {
       const client = subscription.owner;
       if (client.lastEventNo === eventNo) return;
       client.lastEventNo = eventNo;
-      client.deliver(delivery);
+      client.route(delivery, event.seq);
     });
   }
 

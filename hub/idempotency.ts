@@ -12,7 +12,8 @@ export interface Acceptance {
   readonly seq: string;
 }
 
-interface Entry extends Acceptance {
+interface Entry {
+  readonly acceptance: Acceptance;
   readonly expiresAt: number;
 }
 
@@ -37,15 +38,15 @@ export class IdempotencyWindow {
   get(tenant: string, id: string): Acceptance | undefined {
     const entry = this.#entries.get(`${tenant}\u0000${id}`);
     if (entry === undefined || entry.expiresAt <= this.#clock.now()) return undefined;
-    return entry;
+    return entry.acceptance;
   }
 
   remember(tenant: string, acceptance: Acceptance): void {
     const now = this.#clock.now();
     this.#evict(now);
-    this.#entries.set(`${tenant}\u0000${acceptance.id}`, {
-      id: acceptance.id,
-      seq: acceptance.seq,
+    const { id, seq } = acceptance;
+    this.#entries.set(`${tenant}\u0000${id}`, {
+      acceptance: { id, seq },
       expiresAt: now + this.#ttlMs,
     });
   }

@@ -116,6 +116,15 @@ export class Metrics {
     "Error replies sent to clients and publish requests rejected, by code.",
     "code",
   );
+  readonly resumes = new Counter(
+    "herald_resumes_total",
+    "Subscriptions with a since cursor, by outcome (recovered, or why not).",
+    "outcome",
+  );
+  readonly statusUnchanged = new Counter(
+    "herald_resource_status_unchanged_total",
+    "resource.status events repeating the resource's current status (stored, not broadcast).",
+  );
   readonly #gauges: Gauge[] = [];
 
   /** Adds a gauge read at scrape time. */
@@ -135,6 +144,8 @@ export class Metrics {
       this.slowConsumerDisconnects,
       this.messagesReceived,
       this.errorsSent,
+      this.resumes,
+      this.statusUnchanged,
     ];
     return [...counters, ...this.#gauges].map((metric) => metric.render()).join("\n") + "\n";
   }

@@ -16,6 +16,12 @@ export interface Delivery {
   readonly key: string | null;
 }
 
+/** An item handed to the pump, with how many events were dropped right before it. */
+export interface Taken {
+  readonly delivery: Delivery;
+  readonly droppedBefore: number;
+}
+
 /** Outcome of offering an event to a queue. */
 export type Offer = { readonly state: "ok" } | { readonly state: "full" } | {
   readonly state: "closed";
@@ -24,16 +30,23 @@ export type Offer = { readonly state: "ok" } | { readonly state: "full" } | {
 const OK: Offer = { state: "ok" };
 const FULL: Offer = { state: "full" };
 const CLOSED: Offer = { state: "closed" };
-const DONE: IteratorResult<Delivery> = { done: true, value: undefined };
+const DONE: IteratorResult<Taken> = { done: true, value: undefined };
 
-/** A FIFO of deliveries bounded in events; iterate it to drain it. */
-export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
+/**
+ * A FIFO of deliveries bounded in events; iterate it to drain it. Dropped events are counted
+ * against the item that follows them, so the pump can announce the gap exactly where it is,
+ * even when drops happen between dequeuing an item and writing it.
+ */
+export class DeliveryQueue implements AsyncIterableIterator<Taken> {
   readonly capacity: number;
   #items: Delivery[] = [];
   #head = 0;
   #events = 0;
   #closed = false;
-  #waiter: ((result: IteratorResult<Delivery>) => void) | null = null;
+  /** Events dropped since the last item was taken: they were ahead of the current head. */
+  #droppedAhead = 0;
+  #waiter: ((result: IteratorResult<Taken>) => void) | null = null;
+  #roomWaiters: (() => void)[] = [];
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -46,6 +59,20 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** True while another event fits. */
+  get hasRoom(): boolean {
+    return this.#events < this.capacity;
+  }
+
+  /**
+   * Resolves once another event fits or the queue is closed. Lets a producer that must not
+   * lose events (a replay) pace itself to the consumer instead of overflowing.
+   */
+  room(): Promise<void> {
+    if (this.hasRoom || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
   /** Adds an event unless the queue holds `capacity` events already. */
@@ -72,6 +99,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
       if (this.#items[index]!.key !== null) {
         this.#items.splice(index, 1);
         this.#events--;
+        this.#droppedAhead++;
         return true;
       }
     }
@@ -98,6 +126,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
     this.#items = kept.reverse();
     this.#head = 0;
     this.#events -= removed;
+    this.#droppedAhead += removed;
     return removed;
   }
 
@@ -111,9 +140,10 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
     const waiter = this.#waiter;
     this.#waiter = null;
     waiter?.(DONE);
+    this.#wakeRoomWaiters();
   }
 
-  next(): Promise<IteratorResult<Delivery>> {
+  next(): Promise<IteratorResult<Taken>> {
     if (this.#head < this.#items.length) return Promise.resolve(this.#take());
     if (this.#closed) return Promise.resolve(DONE);
     return new Promise((resolve) => {
@@ -121,7 +151,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
     });
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<Delivery> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<Taken> {
     return this;
   }
 
@@ -131,16 +161,25 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
       // The pump is parked on an empty queue: hand the item over without storing it.
       this.#waiter = null;
       if (item.key !== null) this.#events--;
-      waiter({ done: false, value: item });
+      waiter({ done: false, value: this.#taken(item) });
       return;
     }
     this.#items.push(item);
   }
 
-  #take(): IteratorResult<Delivery> {
+  #taken(delivery: Delivery): Taken {
+    const droppedBefore = this.#droppedAhead;
+    this.#droppedAhead = 0;
+    return { delivery, droppedBefore };
+  }
+
+  #take(): IteratorResult<Taken> {
     const item = this.#items[this.#head]!;
     this.#head++;
-    if (item.key !== null) this.#events--;
+    if (item.key !== null) {
+      this.#events--;
+      if (this.#roomWaiters.length > 0) this.#wakeRoomWaiters();
+    }
     if (this.#head === this.#items.length) {
       this.#items = [];
       this.#head = 0;
@@ -148,6 +187,12 @@ export class DeliveryQueue implements AsyncIterableIterator<Delivery> {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
-    return { done: false, value: item };
+    return { done: false, value: this.#taken(item) };
+  }
+
+  #wakeRoomWaiters(): void {
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const wake of waiters) wake();
   }
 }

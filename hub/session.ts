@@ -4,7 +4,7 @@
  * @module
  */
 
-import { DISCONNECT, ERROR_CODES } from "../events/codes.ts";
+import { DISCONNECT, ERROR_CODES, type ErrorCode } from "../events/codes.ts";
 import { decodeEventInput } from "../events/envelope.ts";
 import {
   type ClientMessage,
@@ -14,11 +14,15 @@ import {
   encodeResponse,
   type MessageError,
   type RequestId,
+  type SubscriptionFilter,
 } from "../events/messages.ts";
+import type { TopicPattern } from "../events/topic.ts";
+import { getLogger } from "@logtape/logtape";
 import { BusUnavailableError } from "./bus.ts";
 import type { Client } from "./client.ts";
+import { EventTooLargeError, HistoryUnavailableError } from "./history.ts";
 import type { Clock } from "./clock.ts";
-import type { Hub } from "./hub.ts";
+import type { Hub, ResumeOutcome } from "./hub.ts";
 import type { Metrics } from "./metrics.ts";
 import { TokenBucket } from "./rate_limit.ts";
 
@@ -39,7 +43,19 @@ export type RequestHandler = (client: Client, payload: Record<string, unknown>) 
   | Record<string, unknown>
   | Promise<Record<string, unknown>>;
 
+/** Thrown by a request handler to answer with an error frame instead of a response. */
+export class RequestError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = "RequestError";
+    this.code = code;
+  }
+}
+
 const encoder = new TextEncoder();
+const log = getLogger(["herald", "session"]);
 
 /** Byte length of a string in UTF-8 without encoding it when the answer is obvious. */
 function exceedsBytes(text: string, limit: number): boolean {
@@ -113,6 +129,10 @@ export class Session {
         client.reply(encodePong(requestId));
         return;
       case "subscribe": {
+        if (message.since !== undefined) {
+          this.#resume(message.topic, message.filter, message.since, requestId);
+          return;
+        }
         const result = this.#hub.subscribe(client, message.topic, message.filter);
         if (result.state === "limit") {
           this.#fail({
@@ -146,6 +166,26 @@ export class Session {
     }
   }
 
+  #resume(
+    topic: TopicPattern,
+    filter: SubscriptionFilter,
+    since: string,
+    requestId: RequestId | undefined,
+  ): void {
+    const client = this.client;
+    this.#hub.resume(client, [topic], filter, since, (outcome) => {
+      client.reply(encodeResumed(requestId, topic.topic, outcome));
+    }).then((result) => {
+      if (result.state === "limit") {
+        this.#fail({
+          code: ERROR_CODES.limitExceeded,
+          message: `a connection may hold at most ${result.max} subscriptions`,
+          ...(requestId === undefined ? {} : { requestId }),
+        });
+      }
+    });
+  }
+
   #publish(raw: unknown, requestId: RequestId | undefined): void {
     const withId = requestId === undefined ? {} : { requestId };
     if (!this.client.principal.canPublish) {
@@ -168,8 +208,15 @@ export class Session {
         );
       },
       (error: unknown) => {
-        if (!(error instanceof BusUnavailableError)) throw error;
-        this.#fail({ code: ERROR_CODES.unavailable, message: error.message, ...withId });
+        if (error instanceof EventTooLargeError) {
+          this.#fail({ code: ERROR_CODES.badEvent, message: error.message, ...withId });
+        } else if (
+          error instanceof BusUnavailableError || error instanceof HistoryUnavailableError
+        ) {
+          this.#fail({ code: ERROR_CODES.unavailable, message: error.message, ...withId });
+        } else {
+          this.#internalError(error, "publish", withId);
+        }
       },
     );
   }
@@ -187,8 +234,27 @@ export class Session {
       });
       return;
     }
-    Promise.resolve(handler(this.client, payload)).then((answer) => {
-      this.client.reply(JSON.stringify({ type: "response", topic, requestId, payload: answer }));
+    Promise.resolve().then(() => handler(this.client, payload)).then(
+      (answer) => {
+        this.client.reply(JSON.stringify({ type: "response", topic, requestId, payload: answer }));
+      },
+      (error: unknown) => {
+        if (error instanceof RequestError) {
+          this.#fail({ code: error.code, message: error.message, ...withId });
+        } else {
+          this.#internalError(error, `request ${topic}`, withId);
+        }
+      },
+    );
+  }
+
+  /** A fault of the hub's own: logged, answered, and the connection stays open. */
+  #internalError(error: unknown, what: string, withId: { requestId?: RequestId }): void {
+    log.error("Failed to answer {what}: {error}", { what, error });
+    this.#fail({
+      code: ERROR_CODES.internal,
+      message: `the hub failed to answer ${what}`,
+      ...withId,
     });
   }
 
@@ -196,6 +262,21 @@ export class Session {
     this.#metrics.errorsSent.incLabel(error.code);
     this.client.reply(encodeError(error));
   }
+}
+
+/** The reply to a subscribe with `since`: sent before the first replayed event. */
+export function encodeResumed(
+  requestId: RequestId | undefined,
+  topic: string,
+  outcome: ResumeOutcome,
+): string {
+  return encodeResponse(requestId, topic, {
+    status: "subscribed",
+    topic,
+    recovered: outcome.recovered,
+    replayed: outcome.replayed,
+    ...(!outcome.recovered && { reason: outcome.reason }),
+  });
 }
 
 function requestIdOf(message: { requestId?: RequestId }): { requestId?: RequestId } {

@@ -8,11 +8,25 @@ import { DISCONNECT } from "../events/codes.ts";
 import { MemoryBus } from "../hub/bus.ts";
 import { type Clock, systemClock } from "../hub/clock.ts";
 import { Hub } from "../hub/hub.ts";
+import type { History } from "../hub/history.ts";
+import { KvHistory } from "../hub/history_kv.ts";
+import { MemoryHistory } from "../hub/history_memory.ts";
+import { RedisHistory } from "../hub/history_redis.ts";
 import { Metrics } from "../hub/metrics.ts";
-import type { RequestHandler } from "../hub/session.ts";
+import { RequestError } from "../hub/session.ts";
+import { LiveState } from "../hub/state.ts";
 import type { Config } from "./config.ts";
 import { handlePublish } from "./publish.ts";
+import {
+  appQuery,
+  appsQuery,
+  historyQuery,
+  paramsOf,
+  requestHandlers,
+  stateQuery,
+} from "./queries.ts";
 import { httpError, json } from "./responses.ts";
+import { handleSse } from "./sse.ts";
 import { handleWebSocket } from "./websocket.ts";
 
 /** The single tenant every connection and event belongs to until auth lands. */
@@ -26,6 +40,21 @@ export interface App {
   /** Stops answering `/ready` with 200 and closes every client with 1001. */
   drain(): void;
 }
+
+/** Builds the history `HERALD_HISTORY` names. */
+export function createHistory(config: Config, clock: Clock): History {
+  const retention = { maxEvents: config.historySize, ttlMs: config.historyTtlSeconds * 1000 };
+  switch (config.history) {
+    case "memory":
+      return new MemoryHistory({ ...retention, maxBytes: config.historyMaxBytes }, clock);
+    case "kv":
+      return new KvHistory(retention, clock, config.kvPath);
+    case "redis":
+      return new RedisHistory(retention, clock, config.redisUrl, config.historyTimeoutMs);
+  }
+}
+
+const APP_ROUTE = new URLPattern({ pathname: "/apps/:appId" });
 
 /** Builds the application for a config and publish token. */
 export function createApp(config: Config, publishToken: string, clock: Clock = systemClock): App {
@@ -44,8 +73,11 @@ export function createApp(config: Config, publishToken: string, clock: Clock = s
     clock,
     metrics,
     bus: new MemoryBus(),
+    history: createHistory(config, clock),
+    replayLimit: config.replayLimit,
+    state: new LiveState({ maxEntries: config.stateMaxEntries, maxSteps: config.stateMaxSteps }),
   });
-  const requests = new Map<string, RequestHandler>();
+  const requests = requestHandlers(hub, config.historyReadLimit);
   const sessionLimits = {
     maxMessageBytes: config.maxMessageBytes,
     messageRate: config.messageRate,
@@ -55,8 +87,10 @@ export function createApp(config: Config, publishToken: string, clock: Clock = s
   let draining = false;
 
   const handler = (request: Request): Response | Promise<Response> => {
-    const { pathname } = new URL(request.url);
+    const url = new URL(request.url);
+    const { pathname } = url;
     const method = request.method;
+    const tenant = DEFAULT_TENANT;
     switch (pathname) {
       case "/ws":
         if (method !== "GET") return methodNotAllowed("GET");
@@ -79,6 +113,18 @@ export function createApp(config: Config, publishToken: string, clock: Clock = s
           publishToken,
           tenant: DEFAULT_TENANT,
         });
+      case "/events/stream":
+        if (method !== "GET") return methodNotAllowed("GET");
+        return handleSse(request, { hub, config, tenant });
+      case "/state":
+        if (method !== "GET") return methodNotAllowed("GET");
+        return answer(() => stateQuery(hub, tenant, paramsOf(url)));
+      case "/apps":
+        if (method !== "GET") return methodNotAllowed("GET");
+        return answer(() => appsQuery(hub, tenant));
+      case "/history":
+        if (method !== "GET") return methodNotAllowed("GET");
+        return answer(() => historyQuery(hub, tenant, paramsOf(url), config.historyReadLimit));
       case "/health":
         return json({ status: "ok" });
       case "/ready":
@@ -89,8 +135,15 @@ export function createApp(config: Config, publishToken: string, clock: Clock = s
         return new Response(metrics.render(), {
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         });
-      default:
+      default: {
+        const appRoute = APP_ROUTE.exec(url);
+        if (appRoute !== null) {
+          if (method !== "GET") return methodNotAllowed("GET");
+          const appId = decodeURIComponent(appRoute.pathname.groups.appId!);
+          return answer(() => appQuery(hub, tenant, appId));
+        }
         return httpError("not_found", `no route for ${pathname}`);
+      }
     }
   };
 
@@ -103,6 +156,16 @@ export function createApp(config: Config, publishToken: string, clock: Clock = s
       hub.closeAll(DISCONNECT.shutdown);
     },
   };
+}
+
+/** Answers a query as JSON, or its `RequestError` as a 400/404. */
+async function answer(query: () => unknown): Promise<Response> {
+  try {
+    return json(await query());
+  } catch (error) {
+    if (!(error instanceof RequestError)) throw error;
+    return httpError(error.code === "not_found" ? "not_found" : "bad_request", error.message);
+  }
 }
 
 function methodNotAllowed(allow: string): Response {

@@ -31,7 +31,24 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly logLevel: LogLevel;
   readonly logFormat: "text" | "json";
+  readonly history: HistoryKind;
+  readonly historySize: number;
+  readonly historyMaxBytes: number;
+  readonly historyTtlSeconds: number;
+  readonly kvPath: string | undefined;
+  readonly redisUrl: string;
+  readonly historyTimeoutMs: number;
+  readonly replayLimit: number;
+  readonly historyReadLimit: number;
+  readonly stateMaxEntries: number;
+  readonly stateMaxSteps: number;
+  readonly sseHeartbeatSeconds: number;
 }
+
+/** History backends `HERALD_HISTORY` accepts. */
+export const HISTORY_KINDS = ["memory", "kv", "redis"] as const;
+/** One of {@linkcode HISTORY_KINDS}. */
+export type HistoryKind = typeof HISTORY_KINDS[number];
 
 /** Log levels `HERALD_LOG_LEVEL` accepts. */
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
@@ -238,6 +255,85 @@ export const SETTINGS = {
     description: "text for people, json for one JSON object per line.",
     parse: oneOf(["text", "json"] as const),
   },
+  history: {
+    env: "HERALD_HISTORY",
+    default: "memory" as HistoryKind,
+    description:
+      "Where recent events are kept for resume: memory (this process), kv (Deno KV, durable) or redis (shared by every node).",
+    parse: oneOf(HISTORY_KINDS),
+  },
+  historySize: {
+    env: "HERALD_HISTORY_SIZE",
+    default: 10_000,
+    description: "Events kept per tenant for resume (the oldest go first).",
+    parse: integer(1, 10_000_000),
+  },
+  historyMaxBytes: {
+    env: "HERALD_HISTORY_MAX_BYTES",
+    default: 64 * MIB,
+    description:
+      "Memory history: encoded event bytes kept per tenant (the oldest go first); memory use is up to about twice this.",
+    parse: integer(KIB, 64 * 1024 * MIB),
+  },
+  historyTtlSeconds: {
+    env: "HERALD_HISTORY_TTL",
+    default: 3600,
+    description: "Seconds an event is kept for resume.",
+    parse: integer(1, 30 * 86_400),
+  },
+  kvPath: {
+    env: "HERALD_KV_PATH",
+    default: undefined,
+    description:
+      "File of the Deno KV history (HERALD_HISTORY=kv). Unset: Deno.openKv() default (the managed store on Deno Deploy).",
+    parse: (raw: string) => raw.length > 0 ? raw : new Error("must not be empty"),
+  },
+  redisUrl: {
+    env: "HERALD_REDIS_URL",
+    default: "redis://127.0.0.1:6379",
+    description: "Redis server of the Redis history (and bus), as a redis:// or rediss:// URL.",
+    parse: (raw: string) =>
+      /^rediss?:\/\/./.test(raw) ? raw : new Error(`must be a redis:// URL, got "${raw}"`),
+  },
+  historyTimeoutMs: {
+    env: "HERALD_HISTORY_TIMEOUT_MS",
+    default: 5000,
+    description:
+      "A Redis history command not answered in this time fails (publish answers 503, resume recovered:false).",
+    parse: integer(10, 600_000),
+  },
+  replayLimit: {
+    env: "HERALD_REPLAY_LIMIT",
+    default: 10_000,
+    description:
+      "Most events one resume replays; a client further behind gets recovered:false and loads a snapshot.",
+    parse: integer(1, 10_000_000),
+  },
+  historyReadLimit: {
+    env: "HERALD_HISTORY_READ_LIMIT",
+    default: 1000,
+    description: "Most events one history request (WebSocket or GET /history) returns.",
+    parse: integer(1, 1_000_000),
+  },
+  stateMaxEntries: {
+    env: "HERALD_STATE_MAX_ENTRIES",
+    default: 10_000,
+    description:
+      "Apps, personas, clusters, resources and agents each kept in state per tenant (least recently updated evicted).",
+    parse: integer(1, 10_000_000),
+  },
+  stateMaxSteps: {
+    env: "HERALD_STATE_MAX_STEPS",
+    default: 100,
+    description: "Steps kept per deploy, forge or teardown run in state (newest kept).",
+    parse: integer(1, 100_000),
+  },
+  sseHeartbeatSeconds: {
+    env: "HERALD_SSE_HEARTBEAT",
+    default: 15,
+    description: "Seconds between comment heartbeats on /events/stream.",
+    parse: integer(1, 3600),
+  },
 } satisfies { [K in keyof Config]: Setting<Config[K]> };
 
 /** The configuration is invalid; `problems` has one line per bad value. */
@@ -292,7 +388,9 @@ export function loadConfig(
   const values: Record<string, unknown> = {};
   for (const [key, setting] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
     const fromFlag = setting.flag === undefined ? undefined : flags.get(setting.flag);
-    const raw = fromFlag ?? env[setting.env];
+    // An empty variable counts as unset, as in most shells' `VAR= command` idiom.
+    const fromEnv = env[setting.env] === "" ? undefined : env[setting.env];
+    const raw = fromFlag ?? fromEnv;
     if (raw === undefined) {
       values[key] = setting.default;
       continue;

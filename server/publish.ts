@@ -6,6 +6,7 @@
 
 import { decodeEventInput, type EventInput } from "../events/envelope.ts";
 import { BusUnavailableError } from "../hub/bus.ts";
+import { EventTooLargeError, HistoryUnavailableError } from "../hub/history.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { Metrics } from "../hub/metrics.ts";
 import type { Config } from "./config.ts";
@@ -88,6 +89,14 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
     const accepted = await deps.hub.publish(deps.tenant, inputs);
     return json({ accepted }, 202);
   } catch (error) {
+    if (error instanceof EventTooLargeError) {
+      return error.index === null
+        ? fail("batch_too_large", error.message)
+        : fail("bad_event", error.message, { index: error.index });
+    }
+    if (error instanceof HistoryUnavailableError) {
+      return fail("unavailable", error.message, {}, { "retry-after": "1" });
+    }
     if (!(error instanceof BusUnavailableError)) throw error;
     return fail("unavailable", error.message, {}, {
       "retry-after": String(error.retryAfterSeconds),

@@ -9,12 +9,16 @@ import { parseTopic, type TopicPattern } from "../events/topic.ts";
 import type { Clock } from "../hub/clock.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { Metrics } from "../hub/metrics.ts";
-import { type RequestHandler, Session, type SessionLimits } from "../hub/session.ts";
+import type { Client } from "../hub/client.ts";
+import { encodeResumed, type RequestHandler, Session, type SessionLimits } from "../hub/session.ts";
 import type { Transport } from "../hub/transport.ts";
 import type { Config } from "./config.ts";
 import { originAllowed } from "./origin.ts";
+import { logger } from "./log.ts";
 import { httpError } from "./responses.ts";
 import { bearerToken, tokenMatches } from "./token.ts";
+
+const log = logger("websocket");
 
 /** What the WebSocket endpoint needs. */
 export interface WebSocketDeps {
@@ -34,9 +38,12 @@ interface InitialSubscriptions {
   readonly filter: SubscriptionFilter;
   /** No `topic` given: the client gets `*` until its first explicit subscribe. */
   readonly implicit: boolean;
+  /** `?since=`: resume after this cursor. */
+  readonly since: string | null;
 }
 
-function readQuery(url: URL): InitialSubscriptions | string {
+/** Reads `topic` (repeatable), `appId`, `namespace` and `since` from a query string. */
+export function readQuery(url: URL): InitialSubscriptions | string {
   const topics: TopicPattern[] = [];
   for (const raw of url.searchParams.getAll("topic")) {
     const topic = parseTopic(raw);
@@ -53,7 +60,12 @@ function readQuery(url: URL): InitialSubscriptions | string {
   const filter = decodeFilter(filterFields);
   if (!filter.ok) return filter.message.replace("filter.", "");
   const implicit = topics.length === 0;
-  return { topics: implicit ? [parseTopic("*")!] : topics, filter: filter.value, implicit };
+  return {
+    topics: implicit ? [parseTopic("*")!] : topics,
+    filter: filter.value,
+    implicit,
+    since: url.searchParams.get("since"),
+  };
 }
 
 /** Adapts a Deno WebSocket to the hub's transport. */
@@ -65,6 +77,22 @@ function socketTransport(socket: WebSocket): Transport {
     },
     close: (code, reason) => socket.close(code, reason),
   };
+}
+
+/**
+ * Subscribes a client that just connected to what its query string asked for, resuming after
+ * `since` when given (one `subscribed` reply per topic, before the first replayed event).
+ */
+export function subscribeInitial(hub: Hub, client: Client, initial: InitialSubscriptions): void {
+  const { topics, filter, since } = initial;
+  if (since === null) {
+    for (const topic of topics) hub.subscribe(client, topic, filter);
+  } else {
+    void hub.resume(client, topics, filter, since, (outcome) => {
+      for (const topic of topics) client.reply(encodeResumed(undefined, topic.topic, outcome));
+    });
+  }
+  client.implicitAll = initial.implicit;
 }
 
 /** Handles a request for `/ws`. */
@@ -83,8 +111,9 @@ export function handleWebSocket(request: Request, deps: WebSocketDeps): Response
   if (presented !== null && !canPublish) {
     return httpError("unauthorized", "the token presented is not valid");
   }
+  // Deno pings after idleTimeout/2 of silence and closes at idleTimeout without a pong.
   const { socket, response } = Deno.upgradeWebSocket(request, {
-    idleTimeout: deps.config.pingIntervalSeconds,
+    idleTimeout: deps.config.pingIntervalSeconds * 2,
   });
   let session: Session | null = null;
   socket.onopen = () => {
@@ -99,13 +128,17 @@ export function handleWebSocket(request: Request, deps: WebSocketDeps): Response
       metrics: deps.metrics,
       requests: deps.requests,
     });
-    for (const topic of initial.topics) deps.hub.subscribe(client, topic, initial.filter);
-    client.implicitAll = initial.implicit;
+    subscribeInitial(deps.hub, client, initial);
   };
   socket.onmessage = (event) => {
     if (session === null) return;
-    if (typeof event.data === "string") session.receiveText(event.data);
-    else session.receiveBinary();
+    // An exception escaping an event handler would end the process and every connection.
+    try {
+      if (typeof event.data === "string") session.receiveText(event.data);
+      else session.receiveBinary();
+    } catch (error) {
+      log.error("Failed to handle a message: {error}", { error });
+    }
   };
   socket.onclose = () => session?.client.transportClosed();
   socket.onerror = () => session?.client.transportClosed();

@@ -77,6 +77,20 @@ export function startTestHub(env: Record<string, string> = {}): TestHub {
   };
 }
 
+/**
+ * Starts a hub in this process like {@linkcode startTestHub}, then starts it as `main.ts` does
+ * (opens its history and rebuilds state); closing it also closes the history.
+ */
+export async function openTestHub(env: Record<string, string> = {}): Promise<TestHub> {
+  const hub = startTestHub(env);
+  await hub.app.hub.start();
+  const close = async () => {
+    await hub.close();
+    await hub.app.hub.history.close();
+  };
+  return { ...hub, close, [Symbol.asyncDispose]: close };
+}
+
 /** A parsed server frame. */
 // deno-lint-ignore no-explicit-any
 export type Frame = Record<string, any>;
@@ -89,8 +103,9 @@ export class TestClient {
   readonly opened: Promise<void>;
   readonly closedPromise: Promise<CloseEvent>;
 
-  constructor(url: string, protocols?: string | string[]) {
-    this.socket = new WebSocket(url, protocols);
+  /** `headers` uses Deno's WebSocket extension (browsers cannot set headers). */
+  constructor(url: string, headers?: Record<string, string>) {
+    this.socket = headers === undefined ? new WebSocket(url) : new WebSocket(url, { headers });
     this.opened = new Promise((resolve, reject) => {
       this.socket.addEventListener("open", () => resolve(), { once: true });
       this.socket.addEventListener(
@@ -113,8 +128,8 @@ export class TestClient {
   }
 
   /** Opens a client and waits until it is connected. */
-  static async connect(url: string): Promise<TestClient> {
-    const client = new TestClient(url);
+  static async connect(url: string, headers?: Record<string, string>): Promise<TestClient> {
+    const client = new TestClient(url, headers);
     await client.opened;
     return client;
   }
@@ -297,6 +312,15 @@ export async function spawnServer(
   };
 }
 
+/** Publishes through a test hub, expects 202 and returns the accepted cursors in order. */
+export async function publishSeqs(hub: Pick<TestHub, "publish">, body: unknown): Promise<string[]> {
+  const response = await hub.publish(body);
+  if (response.status !== 202) {
+    throw new Error(`Publish answered ${response.status}: ${await response.text()}`);
+  }
+  return (await response.json()).accepted.map((acceptance: { seq: string }) => acceptance.seq);
+}
+
 /** POSTs events to a hub's /events with the test token. */
 export function publishTo(baseUrl: string, body: unknown): Promise<Response> {
   return fetch(`${baseUrl}/events`, {
@@ -304,4 +328,64 @@ export function publishTo(baseUrl: string, body: unknown): Promise<Response> {
     headers: { authorization: `Bearer ${TEST_TOKEN}`, "content-type": "application/json" },
     body: JSON.stringify(body),
   });
+}
+
+/** Reads a hub's /metrics into a map from series (`name` or `name{label="v"}`) to value. */
+export async function readMetrics(baseUrl: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const series = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    series.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return series;
+}
+
+/** Where tests find redis-server; tests needing it are ignored (with the reason) without it. */
+export const REDIS_SERVER = "/usr/bin/redis-server";
+
+/** True when redis-server is installed. */
+export function haveRedis(): boolean {
+  try {
+    return Deno.statSync(REDIS_SERVER).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** A redis-server of a test's own, on a free loopback port, without persistence. */
+export interface TestRedis {
+  readonly url: string;
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Starts redis-server on a free loopback port and waits until it accepts connections. */
+export async function startRedis(): Promise<TestRedis> {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const child = new Deno.Command(REDIS_SERVER, {
+    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await waitFor(async () => {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return true;
+    } catch {
+      return false;
+    }
+  }, `redis-server on port ${port}`);
+  let stopped: Promise<void> | null = null;
+  const stop = () => {
+    stopped ??= (async () => {
+      child.kill("SIGTERM");
+      await child.status;
+    })();
+    return stopped;
+  };
+  return { url: `redis://127.0.0.1:${port}`, stop, [Symbol.asyncDispose]: stop };
 }

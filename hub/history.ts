@@ -1,0 +1,234 @@
+/**
+ * The history seam: the store that gives every accepted event its `seq` cursor and keeps the
+ * recent ones per tenant, so a client that lost its connection can resume after its last
+ * cursor and a hub can rebuild its state.
+ *
+ * Contract every implementation documents against:
+ * - `append(tenant, drafts)` assigns each draft a cursor greater than every cursor this store
+ *   handed out before for the tenant, stores the events and resolves with them in order. It is
+ *   all or nothing: it rejects (with {@linkcode EventTooLargeError} for an event the store
+ *   cannot hold, {@linkcode HistoryUnavailableError} when the store is unreachable) and then
+ *   none of the drafts was stored and no cursor is visible to readers. Calls made by one hub
+ *   resolve in call order, so the hub can deliver in cursor order.
+ * - Assigning and storing are one step: once a reader sees cursor `n`, every event with a lower
+ *   cursor of the same epoch that is still retained is visible too.
+ * - `read` returns the retained events after a cursor, oldest first, or says the cursor cannot
+ *   be placed (malformed, another epoch, in the future, or older than what is retained). It never
+ *   returns a partial answer silently: `truncated` says more matched than `limit`.
+ * - Retention is bounded by count and age per tenant; what falls out is gone for good.
+ *
+ * Cursors are `<epoch>-<n>`: the epoch names one lifetime of the sequence (a memory history
+ * starts a new one per process, a durable one keeps its epoch in the store), `n` counts up per
+ * tenant from 1. Clients treat them as opaque; the hub compares them with
+ * {@linkcode compareCursors}, which knows only two cursors of one epoch are comparable.
+ * @module
+ */
+
+import type { HeraldEvent } from "../events/envelope.ts";
+
+/** An event before the history gave it its cursor. */
+export type EventDraft = Omit<HeraldEvent, "seq">;
+
+/** An event with its wire frame, serialized once when it was appended. */
+export interface StoredEvent {
+  readonly event: HeraldEvent;
+  readonly frame: string;
+}
+
+/** Why a cursor cannot be placed in a history. */
+export type LostReason = "malformed" | "epoch" | "future" | "expired";
+
+/** What `read` found. */
+export type HistoryPage =
+  | {
+    readonly state: "ok";
+    /** Matching events after the cursor, oldest first, at most `limit`. */
+    readonly events: readonly StoredEvent[];
+    /** More events matched than `limit`. */
+    readonly truncated: boolean;
+  }
+  | { readonly state: "lost"; readonly reason: LostReason };
+
+/** What to read. */
+export interface HistoryQuery {
+  /** Read events after this cursor; null reads from the oldest retained event. */
+  readonly since: string | null;
+  /** Most events returned. */
+  readonly limit: number;
+  /** Only events this accepts count (topic pattern and filters); all when absent. */
+  readonly match?: (event: HeraldEvent) => boolean;
+}
+
+/** Keeps recent events per tenant and hands out their cursors. */
+export interface History {
+  /** `memory`, `kv` or `redis`: shown in logs and `/ready`. */
+  readonly kind: string;
+  /** Opens the store (and, for a durable one, reads its epoch). Call once before use. */
+  start(): Promise<void>;
+  /** The epoch cursors of this history carry (valid after `start`). */
+  readonly epoch: string;
+  append(tenant: string, drafts: readonly EventDraft[]): Promise<StoredEvent[]>;
+  read(tenant: string, query: HistoryQuery): Promise<HistoryPage>;
+  /** Tenants that have retained events (to rebuild state on start). */
+  tenants(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** An event (or a whole batch) is larger than the history can store; nothing was stored. */
+export class EventTooLargeError extends Error {
+  /** Position of the event in its batch; null when the batch as a whole is too large. */
+  readonly index: number | null;
+
+  constructor(message: string, index: number | null) {
+    super(message);
+    this.name = "EventTooLargeError";
+    this.index = index;
+  }
+}
+
+/** The history store cannot be reached; nothing was stored. */
+export class HistoryUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "HistoryUnavailableError";
+  }
+}
+
+/** A parsed cursor. */
+export interface Cursor {
+  readonly epoch: string;
+  readonly n: number;
+}
+
+const CURSOR_PATTERN = /^([0-9a-z]{1,32})-(0|[1-9][0-9]{0,15})$/;
+
+/**
+ * Parses a cursor; null when it is not one.
+ *
+ * @example
+ * ```ts
+ * import { parseCursor } from "./history.ts";
+ * parseCursor("lx3k9a-42"); // { epoch: "lx3k9a", n: 42 }
+ * ```
+ */
+export function parseCursor(seq: string): Cursor | null {
+  const match = CURSOR_PATTERN.exec(seq);
+  if (match === null) return null;
+  const n = Number(match[2]);
+  return Number.isSafeInteger(n) ? { epoch: match[1]!, n } : null;
+}
+
+/** Formats a cursor. */
+export function formatCursor(epoch: string, n: number): string {
+  return `${epoch}-${n}`;
+}
+
+/**
+ * Orders two cursors of one epoch: negative, zero or positive like a sort comparator; null
+ * when they cannot be compared (malformed, or from different epochs).
+ *
+ * @example
+ * ```ts
+ * import { compareCursors } from "./history.ts";
+ * compareCursors("e1-9", "e1-10"); // negative
+ * compareCursors("e1-9", "e2-10"); // null
+ * ```
+ */
+export function compareCursors(a: string, b: string): number | null {
+  const left = parseCursor(a);
+  const right = parseCursor(b);
+  if (left === null || right === null || left.epoch !== right.epoch) return null;
+  return left.n - right.n;
+}
+
+/** A fresh epoch: the time in base 36 plus a random suffix, so two starts in one ms differ. */
+export function newEpoch(): string {
+  const random = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
+  return `${Date.now().toString(36)}${random.padStart(7, "0")}`;
+}
+
+/**
+ * Where a cursor sits in a tenant's retained range `first..last` (cursor numbers): null when
+ * reading after it is exact, else why not. `first` is the oldest retained number (`last + 1`
+ * when nothing is retained), `last` the newest ever handed out (0 for none).
+ */
+export function placeCursor(
+  since: string,
+  epoch: string,
+  first: number,
+  last: number,
+): { readonly after: number } | { readonly lost: LostReason } {
+  const cursor = parseCursor(since);
+  if (cursor === null) return { lost: "malformed" };
+  if (cursor.epoch !== epoch) return { lost: "epoch" };
+  if (cursor.n > last) return { lost: "future" };
+  if (cursor.n < first - 1) return { lost: "expired" };
+  return { after: cursor.n };
+}
+
+/** One event as a durable store lists it: its cursor number, store time and frame. */
+export interface RawEntry {
+  readonly n: number;
+  readonly storedAt: number;
+  readonly frame: string;
+}
+
+/** The retained window of a tenant in a durable store, for {@linkcode collectPage}. */
+export interface Window {
+  /** Newest cursor number handed out. */
+  readonly last: number;
+  /** Numbers up to this one fell out of the count bound. */
+  readonly floor: number;
+  /** Entries stored before this time fell out of the age bound. */
+  readonly freshAfter: number;
+}
+
+/**
+ * Where a durable store starts reading for `since`, given its newest number `last` and its
+ * retention: the number to read after and the retained window, or why the cursor is lost.
+ */
+export function windowFor(
+  since: string | null,
+  epoch: string,
+  last: number,
+  retention: { readonly maxEvents: number; readonly ttlMs: number },
+  now: number,
+): { readonly after: number; readonly window: Window } | { readonly lost: LostReason } {
+  const floor = last - retention.maxEvents;
+  const window = { last, floor, freshAfter: now - retention.ttlMs };
+  if (since === null) return { after: floor, window };
+  const place = placeCursor(since, epoch, floor + 1, last);
+  return "lost" in place ? place : { after: place.after, window };
+}
+
+/**
+ * Builds a page from a store's entries listed oldest first from `after + 1`. With a cursor,
+ * the answer is exact or `expired`: every number after it must still be retained, in order.
+ */
+export async function collectPage(
+  entries: AsyncIterable<RawEntry> | Iterable<RawEntry>,
+  tenant: string,
+  query: HistoryQuery,
+  after: number,
+  window: Window,
+): Promise<HistoryPage> {
+  const exact = query.since !== null;
+  const events: StoredEvent[] = [];
+  let expected = after + 1;
+  let truncated = false;
+  for await (const { n, storedAt, frame } of entries) {
+    const retained = storedAt >= window.freshAfter && n > window.floor;
+    if (exact && (!retained || n !== expected)) return { state: "lost", reason: "expired" };
+    expected = n + 1;
+    if (!retained) continue;
+    const event: HeraldEvent = { ...JSON.parse(frame), tenant };
+    if (query.match !== undefined && !query.match(event)) continue;
+    if (events.length === query.limit) {
+      truncated = true;
+      break;
+    }
+    events.push({ event, frame });
+  }
+  if (exact && !truncated && expected <= window.last) return { state: "lost", reason: "expired" };
+  return { state: "ok", events, truncated };
+}

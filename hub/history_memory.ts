@@ -1,0 +1,153 @@
+/**
+ * The in-memory history: a bounded ring of recent events per tenant.
+ *
+ * Limits: one process only, and gone on restart. Every start is a new epoch, so a client
+ * holding a cursor from before a restart is told it cannot resume (`recovered: false`). With a
+ * multi-node bus, each node keeps only what was published on it: a client resumes only on the
+ * node that gave it its cursor (use the Redis history to resume anywhere).
+ * @module
+ */
+
+import { encodeEventFrame, type HeraldEvent } from "../events/envelope.ts";
+import type { Clock } from "./clock.ts";
+import {
+  type EventDraft,
+  formatCursor,
+  type History,
+  type HistoryPage,
+  type HistoryQuery,
+  newEpoch,
+  placeCursor,
+  type StoredEvent,
+} from "./history.ts";
+
+/** How much a memory history keeps per tenant. */
+export interface RetentionLimits {
+  /** Events kept per tenant; the oldest go first. */
+  readonly maxEvents: number;
+  /** Events older than this (since they were appended) are dropped. */
+  readonly ttlMs: number;
+}
+
+/** The memory history's limits: besides count and age, bytes, since it lives in the hub's heap. */
+export interface MemoryRetentionLimits extends RetentionLimits {
+  /**
+   * Encoded frame bytes (UTF-16 code units, which equal bytes for ASCII) kept per tenant; the
+   * oldest go first. A count alone is no memory bound when events can be 60 KiB each.
+   */
+  readonly maxBytes: number;
+}
+
+interface Entry extends StoredEvent {
+  readonly storedAt: number;
+}
+
+/** One tenant's ring: entries hold consecutive cursor numbers `first..last`. */
+class Ring {
+  /** Slots before `head` were trimmed and hold null, so what they held can be collected now. */
+  entries: (Entry | null)[] = [];
+  head = 0;
+  /** Newest cursor number handed out (0 before the first event). */
+  last = 0;
+  /** Sum of the retained frames' lengths. */
+  bytes = 0;
+
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
+  /** Cursor number of the oldest retained entry (`last + 1` when empty). */
+  get first(): number {
+    return this.last - this.size + 1;
+  }
+
+  /** The retained entry at array index `index` (from `head` on). */
+  at(index: number): Entry {
+    return this.entries[index]!;
+  }
+
+  trim(limits: MemoryRetentionLimits, oldestAllowed: number): void {
+    while (this.size > 0) {
+      const oldest = this.at(this.head);
+      const over = this.size > limits.maxEvents || this.bytes > limits.maxBytes ||
+        oldest.storedAt < oldestAllowed;
+      if (!over) break;
+      this.bytes -= oldest.frame.length;
+      this.entries[this.head] = null;
+      this.head++;
+    }
+    if (this.head >= 1024 && this.head * 2 >= this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** Memory-backed {@linkcode History}. */
+export class MemoryHistory implements History {
+  readonly kind = "memory";
+  readonly epoch: string;
+  readonly #limits: MemoryRetentionLimits;
+  readonly #clock: Clock;
+  readonly #rings = new Map<string, Ring>();
+
+  constructor(limits: MemoryRetentionLimits, clock: Clock, epoch: string = newEpoch()) {
+    this.#limits = limits;
+    this.#clock = clock;
+    this.epoch = epoch;
+  }
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  append(tenant: string, drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    let ring = this.#rings.get(tenant);
+    if (ring === undefined) {
+      ring = new Ring();
+      this.#rings.set(tenant, ring);
+    }
+    const now = this.#clock.now();
+    const stored: StoredEvent[] = [];
+    for (const draft of drafts) {
+      const event: HeraldEvent = { ...draft, seq: formatCursor(this.epoch, ++ring.last) };
+      const entry = { event, frame: encodeEventFrame(event), storedAt: now };
+      ring.entries.push(entry);
+      ring.bytes += entry.frame.length;
+      stored.push(entry);
+    }
+    ring.trim(this.#limits, now - this.#limits.ttlMs);
+    return Promise.resolve(stored);
+  }
+
+  read(tenant: string, query: HistoryQuery): Promise<HistoryPage> {
+    const ring = this.#rings.get(tenant) ?? new Ring();
+    ring.trim(this.#limits, this.#clock.now() - this.#limits.ttlMs);
+    let from = ring.head;
+    if (query.since !== null) {
+      const place = placeCursor(query.since, this.epoch, ring.first, ring.last);
+      if ("lost" in place) return Promise.resolve({ state: "lost", reason: place.lost });
+      from = ring.head + (place.after - ring.first + 1);
+    }
+    const events: StoredEvent[] = [];
+    let truncated = false;
+    for (let index = from; index < ring.entries.length; index++) {
+      const entry = ring.at(index);
+      if (query.match !== undefined && !query.match(entry.event)) continue;
+      if (events.length === query.limit) {
+        truncated = true;
+        break;
+      }
+      events.push(entry);
+    }
+    return Promise.resolve({ state: "ok", events, truncated });
+  }
+
+  tenants(): Promise<string[]> {
+    return Promise.resolve([...this.#rings.keys()]);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * `GET /events/stream`: the event stream as Server-Sent Events, for `curl -N` and the browser's
+ * `EventSource`. Each event is `event: <type>`, `id: <seq>`, `data: <the WebSocket frame>`;
+ * replies and notices (`response`, `lagged`) come as events of that name without an id. Resume
+ * with `Last-Event-ID` (sent by EventSource on reconnect) or `?since=`; a comment heartbeat
+ * keeps proxies from closing an idle stream.
+ *
+ * The client behind the stream is an ordinary hub client with the same bounded queue and pump:
+ * the transport's `bufferedAmount` is the bytes the response stream holds that the HTTP server
+ * has not taken yet, so a reader that stops reading stops the pump and, past the stall
+ * timeout or a full queue, is closed as a slow consumer like a WebSocket.
+ * @module
+ */
+
+import type { Hub } from "../hub/hub.ts";
+import type { Transport } from "../hub/transport.ts";
+import type { Config } from "./config.ts";
+import { originAllowed } from "./origin.ts";
+import { httpError } from "./responses.ts";
+import { readQuery, subscribeInitial } from "./websocket.ts";
+
+/** What the SSE endpoint needs. */
+export interface SseDeps {
+  readonly hub: Hub;
+  readonly config: Pick<Config, "allowedOrigins" | "sseHeartbeatSeconds">;
+  readonly tenant: string;
+}
+
+const encoder = new TextEncoder();
+const SEQ_MARK = ',"seq":"';
+
+/**
+ * Turns one hub frame into an SSE message. Event frames are written by `encodeEventFrame`
+ * with `type` first and `seq` just before `timestamp`, so both are read off the string without
+ * parsing it; any other frame is named by its `type` and carries no id.
+ */
+export function sseMessage(frame: string): string {
+  const typeEnd = frame.indexOf('"', 9);
+  const type = frame.startsWith('{"type":"') && typeEnd > 9 ? frame.slice(9, typeEnd) : "message";
+  const seqAt = frame.lastIndexOf(SEQ_MARK);
+  if (seqAt === -1) return `event: ${type}\ndata: ${frame}\n\n`;
+  const seqStart = seqAt + SEQ_MARK.length;
+  const seq = frame.slice(seqStart, frame.indexOf('"', seqStart));
+  return `event: ${type}\nid: ${seq}\ndata: ${frame}\n\n`;
+}
+
+/** An SSE response body and the hub transport that writes into it. */
+export interface SseStream {
+  readonly body: ReadableStream<Uint8Array>;
+  readonly transport: Transport;
+  /** Writes a comment line (heartbeat) unless the stream is closed. */
+  comment(text: string): void;
+  /** Resolves when the stream ended, from either side. */
+  readonly ended: Promise<void>;
+}
+
+/**
+ * A byte stream whose queue is counted in bytes with a high-water mark of 0: every byte
+ * queued is a byte the reader has not taken, which is exactly the transport's
+ * `bufferedAmount`.
+ */
+export function sseStream(onCancel: () => void): SseStream {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let open = true;
+  let endedResolve!: () => void;
+  const ended = new Promise<void>((resolve) => (endedResolve = resolve));
+  const end = () => {
+    if (!open) return;
+    open = false;
+    endedResolve();
+  };
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start: (c) => {
+        controller = c;
+      },
+      cancel: () => {
+        end();
+        onCancel();
+      },
+    },
+    { highWaterMark: 0, size: (chunk) => chunk.byteLength },
+  );
+  const write = (text: string) => {
+    if (open) controller.enqueue(encoder.encode(text));
+  };
+  const transport: Transport = {
+    send: (frame) => write(sseMessage(frame)),
+    get bufferedAmount() {
+      return open ? Math.max(0, -(controller.desiredSize ?? 0)) : 0;
+    },
+    close: (code, reason) => {
+      if (!open) return;
+      write(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+      end();
+      controller.close();
+    },
+  };
+  return { body, transport, comment: (text) => write(`: ${text}\n\n`), ended };
+}
+
+/** Handles `GET /events/stream`. */
+export function handleSse(request: Request, deps: SseDeps): Response {
+  if (!originAllowed(request.headers.get("origin"), deps.config.allowedOrigins)) {
+    return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
+  }
+  const url = new URL(request.url);
+  const initial = readQuery(url);
+  if (typeof initial === "string") return httpError("bad_request", initial);
+  const since = request.headers.get("last-event-id") ?? initial.since;
+  let closed = () => {};
+  const stream = sseStream(() => closed());
+  const client = deps.hub.connect(
+    stream.transport,
+    { tenant: deps.tenant, canPublish: false },
+    "sse",
+  );
+  closed = () => client.transportClosed();
+  stream.comment("herald event stream");
+  subscribeInitial(deps.hub, client, { ...initial, since });
+  heartbeat(stream, deps.config.sseHeartbeatSeconds);
+  return new Response(stream.body, {
+    headers: {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no",
+    },
+  });
+}
+
+/** Writes a comment every `HERALD_SSE_HEARTBEAT` seconds until the stream ends. */
+function heartbeat(stream: SseStream, seconds: number): void {
+  const timer = setInterval(() => stream.comment("heartbeat"), seconds * 1000);
+  void stream.ended.then(() => clearInterval(timer));
+}
