@@ -6,12 +6,15 @@
  * an id, a seq and a timestamp, serializes the same frame shape once, and `send`s it to every
  * socket: no auth, validation, queues, back-pressure or subscriptions. The one concession is
  * the targeted-routing scenario: a socket that connected with `?appId=x` gets only events of
- * app `x` (one Map lookup), otherwise the floor could not run that scenario at all.
+ * app `x` (one Map lookup), otherwise the floor could not run that scenario at all. Sockets get
+ * the same runtime heartbeat (`idleTimeout`) as Herald's default.
  *
  * Run: `deno run --allow-net --allow-env bench/floor.ts` (PORT, HERALD_HOSTNAME as for Herald).
  * It logs one JSON line with `properties.port` when listening, like Herald's JSON logs.
  * @module
  */
+
+import { SETTINGS } from "../server/config.ts";
 
 interface FloorEvent {
   type: string;
@@ -19,6 +22,9 @@ interface FloorEvent {
   namespace?: string;
   payload: unknown;
 }
+
+/** The runtime's heartbeat as Herald sets it by default (see server/websocket.ts), so both pay the same pings. */
+const IDLE_TIMEOUT = SETTINGS.pingIntervalSeconds.default * 2;
 
 const everyone = new Set<WebSocket>();
 const byApp = new Map<string, Set<WebSocket>>();
@@ -54,7 +60,7 @@ function forward(event: FloorEvent): { id: string; seq: string } {
 async function handler(request: Request): Promise<Response> {
   const url = new URL(request.url);
   if (url.pathname === "/ws") {
-    const { socket, response } = Deno.upgradeWebSocket(request);
+    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: IDLE_TIMEOUT });
     join(socket, url.searchParams.get("appId"));
     return response;
   }

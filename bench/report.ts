@@ -287,9 +287,13 @@ Run the full bench on a quiet machine: everything shares the cores with the serv
   Percentiles come from merged 2%-wide histograms.
 - Every run starts a fresh server, connects its clients, publishes a short warm-up at the same
   rate (so the JIT is warm), then measures. Herald runs with its default settings.
+- The runs with a CPU target (fan-out at 1,000 clients, targeted routing) alternate Herald and
+  the floor for two rounds and keep, for each, the round with the least server CPU: the one least
+  disturbed by other work on the machine. The other runs are single.
 - The floor (\`bench/floor.ts\`) takes the same \`POST /events\` bodies and sends the same frame
-  shape to every socket: no auth, validation, subscriptions, queues or back-pressure. It runs the
-  same load right after Herald, in the same invocation.
+  shape to every socket: no auth, validation, subscriptions, queues, back-pressure or history.
+  Its sockets get the same runtime heartbeat (\`idleTimeout\`) as Herald's. It runs the same load
+  right after Herald, in the same invocation.
 
 ## Scenarios
 
