@@ -57,7 +57,8 @@ function forward(event: FloorEvent): { id: string; seq: string } {
   return { id: stamped.id, seq: stamped.seq };
 }
 
-async function handler(request: Request): Promise<Response> {
+/** Serves the floor: `/ws`, `POST /events` and `/health`. */
+export async function handler(request: Request): Promise<Response> {
   const url = new URL(request.url);
   if (url.pathname === "/ws") {
     const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: IDLE_TIMEOUT });
