@@ -385,10 +385,11 @@ function panel(
   const yMax = niceCeiling(Math.max(...values, 1e-9));
   const logMin = Math.log(Math.min(...xs));
   const logMax = Math.log(Math.max(...xs));
+  const span = right - left - 40;
   const px = (x: number) =>
     logMax === logMin
       ? (left + right) / 2
-      : left + ((Math.log(x) - logMin) / (logMax - logMin)) * (right - left);
+      : left + 20 + ((Math.log(x) - logMin) / (logMax - logMin)) * span;
   const py = (y: number) => bottom - (y / yMax) * (bottom - top);
   const parts = [
     `<text x="${x0 + width / 2}" y="20" text-anchor="middle" font-weight="bold">${title}</text>`,
@@ -403,15 +404,19 @@ function panel(
   ];
   for (const x of xs) {
     parts.push(
-      `<text x="${px(x)}" y="${bottom + 16}" text-anchor="middle">${count(x)}</text>`,
-      `<line x1="${px(x)}" y1="${bottom}" x2="${px(x)}" y2="${bottom + 4}" stroke="#333"/>`,
+      `<text x="${px(x).toFixed(1)}" y="${bottom + 16}" text-anchor="middle">${count(x)}</text>`,
+      `<line x1="${px(x).toFixed(1)}" y1="${bottom}" x2="${px(x).toFixed(1)}" y2="${
+        bottom + 4
+      }" stroke="#333"/>`,
     );
   }
   for (let step = 0; step <= 4; step++) {
     const y = (yMax * step) / 4;
     parts.push(
-      `<text x="${left - 6}" y="${py(y) + 4}" text-anchor="end">${compact(y)}</text>`,
-      `<line x1="${left}" y1="${py(y)}" x2="${right}" y2="${py(y)}" stroke="#ddd"/>`,
+      `<text x="${left - 6}" y="${(py(y) + 4).toFixed(1)}" text-anchor="end">${compact(y)}</text>`,
+      `<line x1="${left}" y1="${py(y).toFixed(1)}" x2="${right}" y2="${
+        py(y).toFixed(1)
+      }" stroke="#ddd"/>`,
     );
   }
   series.forEach((s, index) => {
