@@ -91,7 +91,7 @@ export function judge(results: Results): Verdicts {
         measure: "deliveries per hub CPU-second",
         herald: count(deliveriesPerCpu(herald)),
         floor: count(deliveriesPerCpu(floor)),
-        ratio: `${cpuRatio.toFixed(2)}x`,
+        ratio: `${cpuRatio.toFixed(3)}x`,
         target: targeted ? ">= 0.85x floor" : "",
         verdict: targeted ? verdict(cpuRatio >= 0.85) : "",
       },
