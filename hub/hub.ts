@@ -192,25 +192,43 @@ export class Hub implements BusReceiver {
       accepted.push(acceptance);
       fresh.push(event);
     }
-    if (fresh.length > 0) {
-      await this.#options.bus.publish(fresh);
-      for (const event of fresh) {
-        if (batchIds.has(event.id)) this.#idempotency.remember(tenant, event);
-        this.#route(event);
+    if (fresh.length === 0) return accepted;
+    const keyed = new Set(batchIds.keys());
+    // Another node may have accepted a keyed id first: answer with its acceptance, deliver once.
+    const earlier = await this.#options.bus.publish(fresh, keyed);
+    let published = 0;
+    for (const event of fresh) {
+      const first = earlier.get(event.id);
+      if (first !== undefined) {
+        this.#idempotency.remember(tenant, first);
+        this.#options.metrics.eventsDuplicate.inc();
+        continue;
       }
-      this.#options.metrics.eventsPublished.inc(fresh.length);
+      if (keyed.has(event.id)) this.#idempotency.remember(tenant, event);
+      this.#route(event);
+      published++;
     }
-    return accepted;
+    this.#options.metrics.eventsPublished.inc(published);
+    return earlier.size === 0
+      ? accepted
+      : accepted.map((acceptance) => earlier.get(acceptance.id) ?? acceptance);
   }
 
-  /** Bus receiver: events published on another node. */
-  events(events: readonly HeraldEvent[]): void {
+  /**
+   * Bus receiver: events published on another node. Keyed ids are remembered so a retry that
+   * lands on this node is answered with the original acceptance.
+   */
+  events(events: readonly HeraldEvent[], keyed: ReadonlySet<string>): void {
     this.#options.metrics.eventsReceivedFromBus.inc(events.length);
-    for (const event of events) this.#route(event);
+    for (const event of events) {
+      if (keyed.size > 0 && keyed.has(event.id)) this.#idempotency.remember(event.tenant, event);
+      this.#route(event);
+    }
   }
 
   /** Bus receiver: this node missed messages; every client may have missed events. */
   gap(_origin: string, missed: number): void {
+    this.#options.metrics.busGaps.inc();
     this.#options.metrics.eventsDropped.incLabel("bus_gap", missed);
     for (const client of this.#clients) client.noteLost(missed);
   }

@@ -5,12 +5,13 @@
  */
 
 import { DISCONNECT } from "../events/codes.ts";
-import { MemoryBus } from "../hub/bus.ts";
+import { type Bus, MemoryBus } from "../hub/bus.ts";
 import { type Clock, systemClock } from "../hub/clock.ts";
 import { Hub } from "../hub/hub.ts";
 import { Metrics } from "../hub/metrics.ts";
 import type { RequestHandler } from "../hub/session.ts";
 import type { Config } from "./config.ts";
+import { debugRequests } from "./debug.ts";
 import { handlePublish } from "./publish.ts";
 import { httpError, json } from "./responses.ts";
 import { handleWebSocket } from "./websocket.ts";
@@ -20,6 +21,8 @@ export const DEFAULT_TENANT = "default";
 
 /** A built application: its handler and the hub behind it. */
 export interface App {
+  /** This node's id: the bus origin of the events published here. */
+  readonly node: string;
   readonly hub: Hub;
   readonly metrics: Metrics;
   readonly handler: (request: Request) => Response | Promise<Response>;
@@ -27,8 +30,26 @@ export interface App {
   drain(): void;
 }
 
+/** Parts built outside `createApp` (the bus needs async setup: see `createBus`). */
+export interface AppParts {
+  /** The bus `config.bus` names; defaults to a `MemoryBus`, only valid with `HERALD_BUS=memory`. */
+  readonly bus?: Bus;
+  /** This node's id; must be the one the bus was built with. */
+  readonly node?: string;
+}
+
 /** Builds the application for a config and publish token. */
-export function createApp(config: Config, publishToken: string, clock: Clock = systemClock): App {
+export function createApp(
+  config: Config,
+  publishToken: string,
+  clock: Clock = systemClock,
+  parts: AppParts = {},
+): App {
+  if (parts.bus === undefined && config.bus !== "memory") {
+    throw new Error(`HERALD_BUS=${config.bus} needs the bus from createBus(config, node)`);
+  }
+  const node = parts.node ?? crypto.randomUUID();
+  const bus = parts.bus ?? new MemoryBus();
   const metrics = new Metrics();
   const hub = new Hub({
     limits: {
@@ -43,9 +64,9 @@ export function createApp(config: Config, publishToken: string, clock: Clock = s
     idempotencyMaxKeys: config.idempotencyMaxKeys,
     clock,
     metrics,
-    bus: new MemoryBus(),
+    bus,
   });
-  const requests = new Map<string, RequestHandler>();
+  const requests = new Map<string, RequestHandler>(config.debugHooks ? debugRequests(node) : []);
   const sessionLimits = {
     maxMessageBytes: config.maxMessageBytes,
     messageRate: config.messageRate,
@@ -95,6 +116,7 @@ export function createApp(config: Config, publishToken: string, clock: Clock = s
   };
 
   return {
+    node,
     hub,
     metrics,
     handler,
