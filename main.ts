@@ -76,7 +76,11 @@ async function build(): Promise<{ config: Config; app: App }> {
  * Runs `shutdown` once on SIGTERM or SIGINT, then exits; exits with 1 if it takes longer than
  * `HERALD_SHUTDOWN_TIMEOUT_MS`.
  */
-function onSignals(config: Config, shutdown: () => Promise<void>): void {
+function onSignals(
+  config: Config,
+  shutdown: () => Promise<void>,
+  beforeExit: () => Promise<void> = () => Promise.resolve(),
+): void {
   const log = logger("server");
   let stopping = false;
   const handle = async (signal: string) => {
@@ -91,8 +95,9 @@ function onSignals(config: Config, shutdown: () => Promise<void>): void {
     }, config.shutdownTimeoutMs);
     await shutdown();
     log.info("Shut down cleanly");
-    clearTimeout(deadline);
     await flushLogs();
+    await beforeExit();
+    clearTimeout(deadline);
     Deno.exit(0);
   };
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
@@ -129,11 +134,11 @@ function serveThroughDenoServe(config: Config, app: App): void {
     node: app.node,
     bus: app.hub.bus.kind,
   });
+  // The first isolate to exit ends the process: exit once every isolate finished.
   onSignals(config, async () => {
     app.drain();
     await app.hub.bus.close();
-    await isolates.stopped();
-  });
+  }, () => isolates.stopped());
 }
 
 /** Under `deno serve`, every isolate's handler; `deno run` serves it itself. */

@@ -137,3 +137,15 @@ Deno.test("deno serve --parallel: an isolate that falls behind detects the gap a
     for (const client of all) await client.close();
   }
 });
+
+Deno.test("deno serve --parallel: SIGTERM closes clients with 1001 on every isolate and exits 0", async () => {
+  const hub = await spawnHub({ HERALD_BUS: "broadcast", HERALD_DEBUG_HOOKS: "1" }, [], {
+    parallel: 2,
+  });
+  const { all } = await clientsOnNodes(hub.wsUrl, 2);
+  const status = await hub.stop();
+  assert.equal(status.code, 0);
+  for (const client of all) assert.equal((await client.closedPromise).code, 1001);
+  const clean = hub.logs.filter((line) => line.includes("Shut down cleanly"));
+  assert.equal(clean.length, 2, hub.logs.join("\n"));
+});
