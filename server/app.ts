@@ -18,6 +18,7 @@ import { LiveState } from "../hub/state.ts";
 import type { Config } from "./config.ts";
 import { debugRequests } from "./debug.ts";
 import { handlePublish } from "./publish.ts";
+import { SecretToken } from "./token.ts";
 import {
   appQuery,
   appsQuery,
@@ -70,13 +71,14 @@ export interface AppParts {
 /** Builds the application for a config and publish token. */
 export function createApp(
   config: Config,
-  publishToken: string,
+  token: string,
   clock: Clock = systemClock,
   parts: AppParts = {},
 ): App {
   if (parts.bus === undefined && config.bus !== "memory") {
     throw new Error(`HERALD_BUS=${config.bus} needs the bus from createBus(config, node)`);
   }
+  const publishToken = new SecretToken(token);
   const node = parts.node ?? crypto.randomUUID();
   const bus = parts.bus ?? new MemoryBus();
   const metrics = new Metrics();
