@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type HubProcess, spawnServer, TEST_TOKEN } from "../tests/_harness.ts";
+import { type HubProcess, spawnHub, TEST_TOKEN } from "../tests/_harness.ts";
 import { cpuSeconds, rssBytes, RssSampler, settledRss } from "./_proc.ts";
 import { Histogram } from "./_stats.ts";
 import { LoadProcess, type Message } from "./_worker.ts";
@@ -17,7 +17,6 @@ export const TARGETS = ["herald", "floor"] as const;
 /** One of {@linkcode TARGETS}. */
 export type Target = typeof TARGETS[number];
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const FLOOR = new URL("./floor.ts", import.meta.url).pathname;
 const RECEIVER = new URL("./receiver.ts", import.meta.url);
 const PUBLISHER = new URL("./publisher.ts", import.meta.url);
@@ -32,8 +31,8 @@ export function spawnTarget(
   denoFlags: string[] = [],
 ): Promise<HubProcess> {
   return target === "herald"
-    ? spawnServer(MAIN, { ...HERALD_ENV, ...env }, [], denoFlags)
-    : spawnServer(FLOOR, env, [], denoFlags);
+    ? spawnHub({ ...HERALD_ENV, ...env }, [], { denoFlags })
+    : spawnHub(env, [], { script: FLOOR, denoFlags });
 }
 
 /** The shape of one run. */

@@ -233,20 +233,32 @@ export class Hub implements BusReceiver {
       });
     }
     let stored: StoredEvent[] = [];
+    let earlier: ReadonlyMap<string, Acceptance> = new Map();
     if (drafts.length > 0) {
+      const keyed = new Set(batchIds.keys());
       const appended = this.#options.history.append(tenant, drafts);
       const previous = this.#routed;
       let done!: () => void;
       this.#routed = new Promise((resolve) => (done = resolve));
       try {
         stored = await appended;
-        await this.#options.bus.publish(stored.map((entry) => entry.event));
+        // Another node may have accepted a keyed id first: answer with its acceptance and
+        // deliver once (the copy this node stored in history keeps the same id).
+        earlier = await this.#options.bus.publish(stored.map((entry) => entry.event), keyed);
         await previous;
+        let published = 0;
         for (const entry of stored) {
-          if (batchIds.has(entry.event.id)) this.#idempotency.remember(tenant, entry.event);
+          const first = earlier.get(entry.event.id);
+          if (first !== undefined) {
+            this.#idempotency.remember(tenant, first);
+            this.#options.metrics.eventsDuplicate.inc();
+            continue;
+          }
+          if (keyed.has(entry.event.id)) this.#idempotency.remember(tenant, entry.event);
           this.#route(entry.event, entry.frame);
+          published++;
         }
-        this.#options.metrics.eventsPublished.inc(stored.length);
+        this.#options.metrics.eventsPublished.inc(published);
       } finally {
         await previous;
         done();
@@ -255,7 +267,7 @@ export class Hub implements BusReceiver {
     return slots.map((slot) => {
       if (typeof slot !== "number") return slot;
       const event = stored[slot]!.event;
-      return { id: event.id, seq: event.seq };
+      return earlier.get(event.id) ?? { id: event.id, seq: event.seq };
     });
   }
 
@@ -338,14 +350,21 @@ export class Hub implements BusReceiver {
     return outcome;
   }
 
-  /** Bus receiver: events published on another node. */
-  events(events: readonly HeraldEvent[]): void {
+  /**
+   * Bus receiver: events published on another node. Keyed ids are remembered so a retry that
+   * lands on this node is answered with the original acceptance.
+   */
+  events(events: readonly HeraldEvent[], keyed: ReadonlySet<string>): void {
     this.#options.metrics.eventsReceivedFromBus.inc(events.length);
-    for (const event of events) this.#route(event, encodeEventFrame(event));
+    for (const event of events) {
+      if (keyed.size > 0 && keyed.has(event.id)) this.#idempotency.remember(event.tenant, event);
+      this.#route(event, encodeEventFrame(event));
+    }
   }
 
   /** Bus receiver: this node missed messages; every client may have missed events. */
   gap(_origin: string, missed: number): void {
+    this.#options.metrics.busGaps.inc();
     this.#options.metrics.eventsDropped.incLabel("bus_gap", missed);
     for (const client of this.#clients) client.noteLost(missed);
   }

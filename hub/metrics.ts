@@ -93,6 +93,10 @@ export class Metrics {
     "herald_bus_events_received_total",
     "Events received from other nodes through the bus.",
   );
+  readonly busGaps = new Counter(
+    "herald_bus_gaps_total",
+    "Gaps the bus detected in another node's messages (each one reported to clients).",
+  );
   readonly eventsDelivered = new Counter(
     "herald_events_delivered_total",
     "Event frames written to client sockets.",
@@ -139,6 +143,7 @@ export class Metrics {
       this.eventsPublished,
       this.eventsDuplicate,
       this.eventsReceivedFromBus,
+      this.busGaps,
       this.eventsDelivered,
       this.eventsDropped,
       this.slowConsumerDisconnects,

@@ -5,7 +5,7 @@
  */
 
 import { DISCONNECT } from "../events/codes.ts";
-import { MemoryBus } from "../hub/bus.ts";
+import { type Bus, MemoryBus } from "../hub/bus.ts";
 import { type Clock, systemClock } from "../hub/clock.ts";
 import { Hub } from "../hub/hub.ts";
 import type { History } from "../hub/history.ts";
@@ -16,7 +16,9 @@ import { Metrics } from "../hub/metrics.ts";
 import { RequestError } from "../hub/session.ts";
 import { LiveState } from "../hub/state.ts";
 import type { Config } from "./config.ts";
+import { debugRequests } from "./debug.ts";
 import { handlePublish } from "./publish.ts";
+import { SecretToken } from "./token.ts";
 import {
   appQuery,
   appsQuery,
@@ -34,6 +36,8 @@ export const DEFAULT_TENANT = "default";
 
 /** A built application: its handler and the hub behind it. */
 export interface App {
+  /** This node's id: the bus origin of the events published here. */
+  readonly node: string;
   readonly hub: Hub;
   readonly metrics: Metrics;
   readonly handler: (request: Request) => Response | Promise<Response>;
@@ -56,8 +60,27 @@ export function createHistory(config: Config, clock: Clock): History {
 
 const APP_ROUTE = new URLPattern({ pathname: "/apps/:appId" });
 
+/** Parts built outside `createApp` (the bus needs async setup: see `createBus`). */
+export interface AppParts {
+  /** The bus `config.bus` names; defaults to a `MemoryBus`, only valid with `HERALD_BUS=memory`. */
+  readonly bus?: Bus;
+  /** This node's id; must be the one the bus was built with. */
+  readonly node?: string;
+}
+
 /** Builds the application for a config and publish token. */
-export function createApp(config: Config, publishToken: string, clock: Clock = systemClock): App {
+export function createApp(
+  config: Config,
+  token: string,
+  clock: Clock = systemClock,
+  parts: AppParts = {},
+): App {
+  if (parts.bus === undefined && config.bus !== "memory") {
+    throw new Error(`HERALD_BUS=${config.bus} needs the bus from createBus(config, node)`);
+  }
+  const publishToken = new SecretToken(token);
+  const node = parts.node ?? crypto.randomUUID();
+  const bus = parts.bus ?? new MemoryBus();
   const metrics = new Metrics();
   const hub = new Hub({
     limits: {
@@ -72,12 +95,16 @@ export function createApp(config: Config, publishToken: string, clock: Clock = s
     idempotencyMaxKeys: config.idempotencyMaxKeys,
     clock,
     metrics,
-    bus: new MemoryBus(),
+    bus,
     history: createHistory(config, clock),
     replayLimit: config.replayLimit,
     state: new LiveState({ maxEntries: config.stateMaxEntries, maxSteps: config.stateMaxSteps }),
   });
   const requests = requestHandlers(hub, config.historyReadLimit);
+  // Test-only request topics (HERALD_DEBUG_HOOKS=1), never on by default.
+  if (config.debugHooks) {
+    for (const [topic, handler] of debugRequests(node)) requests.set(topic, handler);
+  }
   const sessionLimits = {
     maxMessageBytes: config.maxMessageBytes,
     messageRate: config.messageRate,
@@ -148,6 +175,7 @@ export function createApp(config: Config, publishToken: string, clock: Clock = s
   };
 
   return {
+    node,
     hub,
     metrics,
     handler,

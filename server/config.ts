@@ -36,19 +36,32 @@ export interface Config {
   readonly historyMaxBytes: number;
   readonly historyTtlSeconds: number;
   readonly kvPath: string | undefined;
-  readonly redisUrl: string;
   readonly historyTimeoutMs: number;
   readonly replayLimit: number;
   readonly historyReadLimit: number;
   readonly stateMaxEntries: number;
   readonly stateMaxSteps: number;
   readonly sseHeartbeatSeconds: number;
+  readonly bus: BusKind;
+  readonly redisUrl: string;
+  readonly redisPrefix: string;
+  readonly busBatchMax: number;
+  readonly busPublishTimeoutMs: number;
+  readonly redisReconnectMinMs: number;
+  readonly redisReconnectMaxMs: number;
+  readonly redisStreamMaxLen: number;
+  readonly debugHooks: boolean;
 }
 
 /** History backends `HERALD_HISTORY` accepts. */
 export const HISTORY_KINDS = ["memory", "kv", "redis"] as const;
 /** One of {@linkcode HISTORY_KINDS}. */
 export type HistoryKind = typeof HISTORY_KINDS[number];
+
+/** Bus implementations `HERALD_BUS` chooses from. */
+export const BUS_KINDS = ["memory", "broadcast", "redis"] as const;
+/** One of {@linkcode BUS_KINDS}. */
+export type BusKind = typeof BUS_KINDS[number];
 
 /** Log levels `HERALD_LOG_LEVEL` accepts. */
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
@@ -102,6 +115,18 @@ function origins(raw: string): string[] | Error {
     }
   }
   return list;
+}
+
+function redisUrl(raw: string): string | Error {
+  try {
+    const url = new URL(raw);
+    if (url.protocol === "redis:" || url.protocol === "rediss:") return raw;
+  } catch {
+    // Reported below.
+  }
+  return new Error(
+    `must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, got "${raw}"`,
+  );
 }
 
 const KIB = 1024;
@@ -288,13 +313,6 @@ export const SETTINGS = {
       "File of the Deno KV history (HERALD_HISTORY=kv). Unset: Deno.openKv() default (the managed store on Deno Deploy).",
     parse: (raw: string) => raw.length > 0 ? raw : new Error("must not be empty"),
   },
-  redisUrl: {
-    env: "HERALD_REDIS_URL",
-    default: "redis://127.0.0.1:6379",
-    description: "Redis server of the Redis history (and bus), as a redis:// or rediss:// URL.",
-    parse: (raw: string) =>
-      /^rediss?:\/\/./.test(raw) ? raw : new Error(`must be a redis:// URL, got "${raw}"`),
-  },
   historyTimeoutMs: {
     env: "HERALD_HISTORY_TIMEOUT_MS",
     default: 5000,
@@ -333,6 +351,77 @@ export const SETTINGS = {
     default: 15,
     description: "Seconds between comment heartbeats on /events/stream.",
     parse: integer(1, 3600),
+  },
+
+  bus: {
+    env: "HERALD_BUS",
+    default: "memory" as BusKind,
+    description:
+      "How nodes share events: memory (one process), broadcast (isolates of one process, deno serve --parallel) or redis (several processes or machines).",
+    parse: oneOf(BUS_KINDS),
+  },
+
+  redisUrl: {
+    env: "HERALD_REDIS_URL",
+    default: "redis://127.0.0.1:6379",
+    description:
+      "Redis server of the redis bus and the redis history (redis:// or rediss://, may hold user:password).",
+    parse: redisUrl,
+  },
+
+  redisPrefix: {
+    env: "HERALD_REDIS_PREFIX",
+    default: "herald",
+    description: "Prefix of every Redis key Herald writes, so several hubs can share one Redis.",
+    parse: (raw: string) =>
+      /^[A-Za-z0-9_.:-]{1,64}$/.test(raw)
+        ? raw
+        : new Error("must be 1 to 64 letters, digits or _ . : -"),
+  },
+
+  busBatchMax: {
+    env: "HERALD_BUS_BATCH_MAX",
+    default: 500,
+    description:
+      "Most events in one bus message; the publishes of one tick share messages up to this size.",
+    parse: integer(1, 100_000),
+  },
+
+  busPublishTimeoutMs: {
+    env: "HERALD_BUS_PUBLISH_TIMEOUT_MS",
+    default: 5_000,
+    description: "A publish the redis bus has not confirmed within this time gets 503.",
+    parse: integer(100, 600_000),
+  },
+
+  redisReconnectMinMs: {
+    env: "HERALD_REDIS_RECONNECT_MIN_MS",
+    default: 100,
+    description: "First wait before reconnecting to Redis; doubles per failed attempt.",
+    parse: integer(10, 60_000),
+  },
+
+  redisReconnectMaxMs: {
+    env: "HERALD_REDIS_RECONNECT_MAX_MS",
+    default: 5_000,
+    description: "Longest wait between attempts to reconnect to Redis.",
+    parse: integer(10, 600_000),
+  },
+
+  redisStreamMaxLen: {
+    env: "HERALD_REDIS_STREAM_MAXLEN",
+    default: 100_000,
+    description:
+      "Bus messages kept in the Redis stream (approximately); a node further behind detects a gap.",
+    parse: integer(100, 100_000_000),
+  },
+
+  debugHooks: {
+    env: "HERALD_DEBUG_HOOKS",
+    default: false,
+    description:
+      "Test only: 1 enables the debug.node and debug.stallOnBusMessage request topics. Never in production.",
+    parse: flag,
   },
 } satisfies { [K in keyof Config]: Setting<Config[K]> };
 

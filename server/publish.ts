@@ -11,14 +11,14 @@ import type { Hub } from "../hub/hub.ts";
 import type { Metrics } from "../hub/metrics.ts";
 import type { Config } from "./config.ts";
 import { httpError, type HttpErrorCode, json } from "./responses.ts";
-import { bearerToken, tokenMatches } from "./token.ts";
+import { bearerToken, type SecretToken } from "./token.ts";
 
 /** What the publish endpoint needs. */
 export interface PublishDeps {
   readonly hub: Hub;
   readonly metrics: Metrics;
   readonly config: Pick<Config, "maxBodyBytes" | "maxBatch" | "strictEvents">;
-  readonly publishToken: string;
+  readonly publishToken: SecretToken;
   /** The tenant a publish token belongs to (one `default` tenant until auth lands). */
   readonly tenant: string;
 }
@@ -56,7 +56,7 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
     deps.metrics.errorsSent.incLabel(code);
     return httpError(code, message, extra, headers);
   };
-  if (!tokenMatches(bearerToken(request), deps.publishToken)) {
+  if (!deps.publishToken.matches(bearerToken(request))) {
     return fail("unauthorized", "publishing needs Authorization: Bearer <publish token>", {}, {
       "www-authenticate": 'Bearer realm="herald"',
     });

@@ -59,12 +59,20 @@ export async function loadPublishToken(
 
 const encoder = new TextEncoder();
 
-/** Compares a presented token with the real one in constant time. */
-export function tokenMatches(presented: string | null, token: string): boolean {
-  if (presented === null) return false;
-  const a = encoder.encode(presented);
-  const b = encoder.encode(token);
-  return a.byteLength === b.byteLength && timingSafeEqual(a, b);
+/** A secret compared in constant time; encoded once, not on every request. */
+export class SecretToken {
+  readonly #bytes: Uint8Array;
+
+  constructor(token: string) {
+    this.#bytes = encoder.encode(token);
+  }
+
+  /** True when `presented` is the token. */
+  matches(presented: string | null): boolean {
+    if (presented === null) return false;
+    const bytes = encoder.encode(presented);
+    return bytes.byteLength === this.#bytes.byteLength && timingSafeEqual(bytes, this.#bytes);
+  }
 }
 
 /** The bearer token of an `Authorization` header, or null. */

@@ -16,7 +16,7 @@ import type { Config } from "./config.ts";
 import { originAllowed } from "./origin.ts";
 import { logger } from "./log.ts";
 import { httpError } from "./responses.ts";
-import { bearerToken, tokenMatches } from "./token.ts";
+import { bearerToken, type SecretToken } from "./token.ts";
 
 const log = logger("websocket");
 
@@ -28,7 +28,7 @@ export interface WebSocketDeps {
   readonly config: Pick<Config, "allowedOrigins" | "pingIntervalSeconds">;
   readonly sessionLimits: SessionLimits;
   readonly requests: ReadonlyMap<string, RequestHandler>;
-  readonly publishToken: string;
+  readonly publishToken: SecretToken;
   readonly tenant: string;
 }
 
@@ -107,7 +107,7 @@ export function handleWebSocket(request: Request, deps: WebSocketDeps): Response
   const initial = readQuery(url);
   if (typeof initial === "string") return httpError("bad_request", initial);
   const presented = bearerToken(request) ?? url.searchParams.get("token");
-  const canPublish = tokenMatches(presented, deps.publishToken);
+  const canPublish = deps.publishToken.matches(presented);
   if (presented !== null && !canPublish) {
     return httpError("unauthorized", "the token presented is not valid");
   }

@@ -203,35 +203,53 @@ export interface HubProcess {
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
-/** Spawns `deno run main.ts` on an ephemeral port and waits until it listens. */
-export function spawnHub(
-  env: Record<string, string> = {},
-  args: string[] = [],
-): Promise<HubProcess> {
-  return spawnServer(MAIN, env, args);
+/** How {@linkcode spawnHub} starts the hub. */
+export interface SpawnOptions {
+  /**
+   * Run under `deno serve --parallel` with this many isolates (`DENO_JOBS`) on a free port,
+   * instead of `deno run`; ready once every isolate logged that it is ready.
+   */
+  readonly parallel?: number;
+  /** Script to run instead of main.ts (the benchmark's floor server logs its port the same way). */
+  readonly script?: string;
+  /** Deno flags before the script, such as `--cpu-prof` (the benchmark's profiler). */
+  readonly denoFlags?: readonly string[];
 }
 
-/**
- * Spawns `deno run <script>` with the hub's test environment and waits until it listens: the
- * script must log a JSON line whose `properties.port` is the port it listens on, as `main.ts`
- * does with `HERALD_LOG_FORMAT=json`. The benchmark starts its floor server with it too;
- * `denoFlags` go before the script (the benchmark's profiler passes `--cpu-prof`).
- */
-export async function spawnServer(
-  script: string,
+/** Deno's hint under `deno run` that main.ts also has `export default { fetch }` (harmless). */
+const DENO_SERVE_HINT = /^warning: Detected export default \{ fetch \}/;
+
+/** A TCP port that was free a moment ago. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Spawns `deno run main.ts` on an ephemeral port and waits until it listens. */
+export async function spawnHub(
   env: Record<string, string> = {},
   args: string[] = [],
-  denoFlags: string[] = [],
+  options: SpawnOptions = {},
 ): Promise<HubProcess> {
+  const permissions = [
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    "--allow-write",
+    "--allow-sys",
+  ];
+  const servePort = options.parallel === undefined ? undefined : freePort();
+  const script = options.script ?? MAIN;
+  const flags = [...(options.denoFlags ?? []), ...permissions];
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...denoFlags,
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      "--allow-sys",
+    args: servePort === undefined ? ["run", ...flags, script, ...args] : [
+      "serve",
+      "--parallel",
+      `--port=${servePort}`,
+      "--host=127.0.0.1",
+      ...flags,
       script,
       ...args,
     ],
@@ -240,12 +258,14 @@ export async function spawnServer(
       HERALD_HOSTNAME: "127.0.0.1",
       HERALD_PUBLISH_TOKEN: TEST_TOKEN,
       HERALD_LOG_FORMAT: "json",
+      ...(options.parallel !== undefined && { DENO_JOBS: String(options.parallel) }),
       ...env,
     },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
   const logs: string[] = [];
+  let isolatesReady = 0;
   let resolvePort: (port: number) => void;
   const portPromise = new Promise<number>((resolve) => (resolvePort = resolve));
   const pump = async (stream: ReadableStream<Uint8Array>) => {
@@ -256,10 +276,15 @@ export async function spawnServer(
       const lines = pending.split("\n");
       pending = lines.pop()!;
       for (const line of lines) {
+        if (DENO_SERVE_HINT.test(line)) continue;
         logs.push(line);
         try {
-          const port = JSON.parse(line)?.properties?.port;
+          const record = JSON.parse(line);
+          const port = record?.properties?.port;
           if (typeof port === "number") resolvePort(port);
+          if (servePort !== undefined && /ready under deno serve/.test(record?.message ?? "")) {
+            if (++isolatesReady === options.parallel) resolvePort(servePort);
+          }
         } catch {
           // Not a JSON log line.
         }
@@ -342,50 +367,79 @@ export async function readMetrics(baseUrl: string): Promise<Map<string, number>>
   return series;
 }
 
-/** Where tests find redis-server; tests needing it are ignored (with the reason) without it. */
-export const REDIS_SERVER = "/usr/bin/redis-server";
-
-/** True when redis-server is installed. */
-export function haveRedis(): boolean {
-  try {
-    return Deno.statSync(REDIS_SERVER).isFile;
-  } catch {
-    return false;
-  }
-}
-
-/** A redis-server of a test's own, on a free loopback port, without persistence. */
-export interface TestRedis {
+/** A `redis-server` child process on a free loopback port, without persistence. */
+export interface RedisServer {
+  readonly port: number;
   readonly url: string;
+  /** Stops the server (SIGTERM) and waits for it to exit. */
   stop(): Promise<void>;
+  /** Starts it again on the same port (after `stop`), with an empty dataset. */
+  start(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Starts redis-server on a free loopback port and waits until it accepts connections. */
-export async function startRedis(): Promise<TestRedis> {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
-  const child = new Deno.Command(REDIS_SERVER, {
-    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await waitFor(async () => {
+/** Why Redis tests cannot run here, or null when `redis-server` is installed. */
+export function redisMissing(): string | null {
+  try {
+    const { success } = new Deno.Command("redis-server", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    return success ? null : "redis-server --version failed";
+  } catch {
+    return "redis-server is not installed (apt-get install redis-server; .ci/run does this)";
+  }
+}
+
+/** Starts `redis-server` on a free loopback port and waits until it answers PING. */
+export async function startRedis(): Promise<RedisServer> {
+  const port = freePort();
+  let child: Deno.ChildProcess | null = null;
+  const ping = async () => {
     try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return true;
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await conn.write(new TextEncoder().encode("PING\r\n"));
+        const buffer = new Uint8Array(16);
+        const read = await conn.read(buffer);
+        return read !== null &&
+          new TextDecoder().decode(buffer.subarray(0, read)).startsWith("+PONG");
+      } finally {
+        conn.close();
+      }
     } catch {
       return false;
     }
-  }, `redis-server on port ${port}`);
-  let stopped: Promise<void> | null = null;
-  const stop = () => {
-    stopped ??= (async () => {
-      child.kill("SIGTERM");
-      await child.status;
-    })();
-    return stopped;
   };
-  return { url: `redis://127.0.0.1:${port}`, stop, [Symbol.asyncDispose]: stop };
+  const start = async () => {
+    child = new Deno.Command("redis-server", {
+      args: [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await waitFor(ping, `redis-server on port ${port}`, 10_000);
+  };
+  const stop = async () => {
+    const running = child;
+    child = null;
+    if (running === null) return;
+    try {
+      running.kill("SIGTERM");
+    } catch {
+      // Already exited.
+    }
+    await running.status;
+  };
+  await start();
+  return { port, url: `redis://127.0.0.1:${port}`, stop, start, [Symbol.asyncDispose]: stop };
 }

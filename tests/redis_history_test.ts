@@ -1,16 +1,10 @@
 import assert from "node:assert/strict";
-import {
-  haveRedis,
-  openTestHub,
-  publishSeqs,
-  REDIS_SERVER,
-  startRedis,
-  TestClient,
-} from "./_harness.ts";
+import { openTestHub, publishSeqs, redisMissing, startRedis, TestClient } from "./_harness.ts";
 import { deploy, isSubscribed, resumeProperty } from "./_resume.ts";
 
-const ignore = !haveRedis();
-if (ignore) console.warn(`Redis history tests ignored: ${REDIS_SERVER} is not installed`);
+const missing = redisMissing();
+const ignore = missing !== null;
+if (ignore) console.warn(`Redis history tests ignored: ${missing}`);
 
 Deno.test({
   name: "redis history: a client resumes on another node, which also rebuilt its state",
