@@ -5,7 +5,14 @@
  * @module
  */
 
-import { type HubProcess, spawnHub, TEST_TOKEN } from "../tests/_harness.ts";
+import {
+  type HubProcess,
+  redisMissing,
+  type RedisServer,
+  spawnHub,
+  startRedis,
+  TEST_TOKEN,
+} from "../tests/_harness.ts";
 import { cpuSeconds, rssBytes, RssSampler, settledRss } from "./_proc.ts";
 import { Histogram } from "./_stats.ts";
 import { LoadProcess, type Message } from "./_worker.ts";
@@ -35,6 +42,70 @@ export function spawnTarget(
     : spawnHub(env, [], { script: FLOOR, denoFlags });
 }
 
+/**
+ * How the server is deployed: one process; `deno serve --parallel` with two isolates on the
+ * broadcast bus; or two processes on one Redis (the bus). Herald only: the floor cannot scale out.
+ */
+export type Layout = "single" | "parallel" | "redis";
+
+/** Why `layout` cannot run in this build or on this machine, or null when it can. */
+export async function layoutMissing(layout: Layout): Promise<string | null> {
+  if (layout === "single") return null;
+  const bus = new URL(
+    layout === "redis" ? "../hub/bus_redis.ts" : "../hub/bus_broadcast.ts",
+    import.meta.url,
+  );
+  if (!(await Deno.stat(bus).then(() => true, () => false))) {
+    return `this build has no ${layout === "redis" ? "Redis" : "broadcast"} bus (${
+      bus.pathname.split("/").slice(-2).join("/")
+    })`;
+  }
+  return layout === "redis" ? redisMissing() : null;
+}
+
+/** Starts the servers of a layout; `stop` stops them and whatever they need. */
+async function deploy(
+  target: Target,
+  options: LoadOptions,
+): Promise<{ servers: HubProcess[]; stop: () => Promise<void> }> {
+  const env = options.env ?? {};
+  const denoFlags = options.denoFlags ?? [];
+  const layout = options.layout ?? "single";
+  if (layout === "single") {
+    const server = await spawnTarget(target, env, denoFlags);
+    return { servers: [server], stop: async () => void (await server.stop()) };
+  }
+  if (target !== "herald") throw new Error(`The ${target} has no ${layout} layout`);
+  if (layout === "parallel") {
+    const server = await spawnHub({ ...HERALD_ENV, HERALD_BUS: "broadcast", ...env }, [], {
+      parallel: 2,
+      denoFlags,
+    });
+    return { servers: [server], stop: async () => void (await server.stop()) };
+  }
+  const redis: RedisServer = await startRedis();
+  const servers: HubProcess[] = [];
+  const stop = async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    await redis.stop();
+  };
+  try {
+    for (let node = 0; node < 2; node++) {
+      servers.push(
+        await spawnHub(
+          { ...HERALD_ENV, HERALD_BUS: "redis", HERALD_REDIS_URL: redis.url, ...env },
+          [],
+          { denoFlags },
+        ),
+      );
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { servers, stop };
+}
+
 /** The shape of one run. */
 export interface LoadOptions {
   /** Reading WebSocket clients. */
@@ -57,6 +128,8 @@ export interface LoadOptions {
   readonly env?: Record<string, string>;
   /** Deno flags for the server, such as `--cpu-prof`. */
   readonly denoFlags?: string[];
+  /** One process (the default) or a scale-out layout (Herald only). */
+  readonly layout?: Layout;
 }
 
 /** What one run measured. */
@@ -153,21 +226,27 @@ async function publishAndDrain(
 
 /** Runs one load against one target and stops every process it started. */
 export async function runLoad(target: Target, options: LoadOptions): Promise<LoadResult> {
-  const server = await spawnTarget(target, options.env ?? {}, options.denoFlags ?? []);
+  const { servers, stop } = await deploy(target, options);
+  const server = servers[0]!;
   const processes: LoadProcess[] = [];
   try {
-    const pid = server.child.pid;
-    await warmUpConnection(server.wsUrl);
-    const baselineRss = await settledRss(pid, options.settleMs);
+    const pids = servers.map((s) => s.child.pid);
+    const rss = async () => (await Promise.all(pids.map(rssBytes))).reduce((a, b) => a + b, 0);
+    const cpu = async () => (await Promise.all(pids.map(cpuSeconds))).reduce((a, b) => a + b, 0);
+    for (const s of servers) await warmUpConnection(s.wsUrl);
+    const baselineRss = await settledRss(rss, options.settleMs);
 
     const started = performance.now();
-    const receiverCount = Math.max(1, Math.ceil(options.clients / options.perProcess));
+    const receiverCount = Math.max(
+      servers.length,
+      Math.ceil(options.clients / options.perProcess),
+    );
     const receivers = await Promise.all(
       Array.from({ length: receiverCount }, (_, index) => {
         const first = Math.floor((options.clients * index) / receiverCount);
         const next = Math.floor((options.clients * (index + 1)) / receiverCount);
         const spec: ReceiverSpec = {
-          wsUrl: server.wsUrl,
+          wsUrl: servers[index % servers.length]!.wsUrl,
           count: next - first,
           firstIndex: first,
           apps: options.apps,
@@ -179,7 +258,7 @@ export async function runLoad(target: Target, options: LoadOptions): Promise<Loa
     );
     processes.push(...receivers);
     const connectMs = performance.now() - started;
-    const idleRss = await settledRss(pid, options.settleMs);
+    const idleRss = await settledRss(rss, options.settleMs);
 
     const publisherSpec: PublisherSpec = {
       url: server.url,
@@ -198,14 +277,14 @@ export async function runLoad(target: Target, options: LoadOptions): Promise<Loa
     }
     await Promise.all(receivers.map((receiver) => receiver.call({ cmd: "reset" })));
 
-    const sampler = new RssSampler(pid, 200);
-    const cpuBefore = await cpuSeconds(pid);
+    const sampler = new RssSampler(rss, 200);
+    const cpuBefore = await cpu();
     const before = performance.now();
     const { run, drained } = await publishAndDrain(publisher, receivers, options, options.seconds);
     const wallSeconds = (performance.now() - before) / 1000;
-    const cpuAfter = await cpuSeconds(pid);
+    const cpuAfter = await cpu();
     sampler.stop();
-    const endRss = await rssBytes(pid);
+    const endRss = await rss();
     const histogram = new Histogram();
     for (const report of drained.reports) histogram.merge(report.histogram);
     return {
@@ -235,7 +314,7 @@ export async function runLoad(target: Target, options: LoadOptions): Promise<Loa
       metrics: target === "herald" ? await readMetrics(server.url) : {},
     };
   } finally {
-    await server.stop();
+    await stop();
     await Promise.all(processes.map((process) => process.stop()));
   }
 }

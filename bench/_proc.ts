@@ -37,28 +37,28 @@ export async function rssBytes(pid: number): Promise<number> {
   return Number(kib) * 1024;
 }
 
-/** Polls RSS until two readings 250 ms apart differ by less than 1%, or `maxMs` passes. */
-export async function settledRss(pid: number, maxMs: number): Promise<number> {
+/** Polls `rss` until two readings 250 ms apart differ by less than 1%, or `maxMs` passes. */
+export async function settledRss(rss: () => Promise<number>, maxMs: number): Promise<number> {
   const deadline = Date.now() + maxMs;
-  let last = await rssBytes(pid);
+  let last = await rss();
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 250));
-    const now = await rssBytes(pid);
+    const now = await rss();
     if (Math.abs(now - last) < last * 0.01 || Date.now() > deadline) return now;
     last = now;
   }
 }
 
-/** Samples RSS every `everyMs` until stopped; keeps the series and the peak. */
+/** Samples `rss` every `everyMs` until stopped; keeps the series and the peak. */
 export class RssSampler {
   readonly series: [number, number][] = [];
   peak = 0;
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #started = performance.now();
 
-  constructor(pid: number, everyMs: number) {
+  constructor(read: () => Promise<number>, everyMs: number) {
     this.#timer = setInterval(() => {
-      rssBytes(pid).then((rss) => {
+      read().then((rss) => {
         this.series.push([Math.round(performance.now() - this.#started), rss]);
         this.peak = Math.max(this.peak, rss);
       }, () => {});

@@ -5,7 +5,7 @@
  */
 
 import { SETTINGS } from "../server/config.ts";
-import type { LoadResult } from "./_load.ts";
+import type { Layout, LoadResult } from "./_load.ts";
 import type { Machine } from "./_proc.ts";
 import { LARGE_PAYLOAD, type Pair, type Results } from "./scenarios.ts";
 
@@ -215,15 +215,56 @@ export function judge(results: Results): Verdicts {
     },
   );
 
-  rows.push({
-    scenario: "5. scale-out",
-    measure: "skipped",
-    herald: results.scaleOut.skipped,
-    floor: "",
-    ratio: "",
-    target: "",
-    verdict: "",
-  });
+  const single = results.fanout.at(-1)!.pair.herald;
+  const layoutNames: Record<Layout, string> = {
+    single: "1 node",
+    parallel: "deno serve --parallel, 2 isolates",
+    redis: "2 nodes on Redis",
+  };
+  for (const { layout, result } of results.scaleOut.runs) {
+    checkRun(`5. scale-out ${layout}`, result, problems);
+    const label = `5. scale-out: ${layoutNames[layout]}`;
+    rows.push(
+      {
+        scenario: label,
+        measure: "deliveries per CPU-second (all nodes) vs 1 node",
+        herald: count(deliveriesPerCpu(result)),
+        floor: `1 node: ${count(deliveriesPerCpu(single))}`,
+        ratio: ratio(deliveriesPerCpu(result), deliveriesPerCpu(single)),
+        target: "",
+        verdict: "",
+      },
+      {
+        scenario: label,
+        measure: "latency p50 / p99 (ms) vs 1 node",
+        herald: `${fixed(result.p50, 2)} / ${fixed(result.p99, 2)}`,
+        floor: `1 node: ${fixed(single.p50, 2)} / ${fixed(single.p99, 2)}`,
+        ratio: ratio(result.p99, single.p99),
+        target: "",
+        verdict: "",
+      },
+      {
+        scenario: label,
+        measure: "lost deliveries",
+        herald: count(result.lost),
+        floor: "",
+        ratio: "",
+        target: "0",
+        verdict: verdict(result.lost === 0),
+      },
+    );
+  }
+  for (const reason of results.scaleOut.skipped) {
+    rows.push({
+      scenario: "5. scale-out",
+      measure: "skipped",
+      herald: reason,
+      floor: "",
+      ratio: "",
+      target: "",
+      verdict: "",
+    });
+  }
   return { rows, problems };
 }
 
@@ -317,8 +358,11 @@ Run the full bench on a quiet machine: everything shares the cores with the serv
    Herald must keep its extra memory within its configured bounds (per stalled client: the socket
    high-water mark plus a full queue) and keep healthy clients' p99 within 20% of the same load
    with no stalled client; the floor's memory keeps growing.
-5. **Scale-out**: the fan-out through \`deno serve --parallel\` and two nodes on Redis. A marked
-   slot in \`bench/scenarios.ts\`; skipped (with the reason printed) until the Redis bus lands.
+5. **Scale-out**: the 1,000-client fan-out (64 B) through \`deno serve --parallel\` (two isolates
+   on the broadcast bus) and through two Herald processes on one Redis (\`HERALD_BUS=redis\`, a
+   \`redis-server\` the bench starts), clients spread over the nodes, the publisher on one. CPU is
+   summed over the nodes and compared with the single node of scenario 1; the floor cannot scale
+   out. A layout whose bus or \`redis-server\` is missing is skipped with the reason printed.
 `;
 
 /** Writes the markdown report, keeping the hand-written header of an existing file. */

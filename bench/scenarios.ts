@@ -4,7 +4,15 @@
  * @module
  */
 
-import { type LoadOptions, type LoadResult, runLoad, type Target, TARGETS } from "./_load.ts";
+import {
+  type Layout,
+  layoutMissing,
+  type LoadOptions,
+  type LoadResult,
+  runLoad,
+  type Target,
+  TARGETS,
+} from "./_load.ts";
 
 /** Sizes of one invocation. */
 export interface Sizes {
@@ -76,7 +84,11 @@ export interface Results {
   readonly fanoutLarge: Pair;
   readonly targeted: { readonly big: Pair; readonly small: Pair };
   readonly slow: { readonly baseline: Pair; readonly stalled: Pair; readonly stalledCount: number };
-  readonly scaleOut: { readonly skipped: string };
+  /** The headline fan-out (64 B) through each scale-out layout that can run here. */
+  readonly scaleOut: {
+    readonly runs: { readonly layout: Layout; readonly result: LoadResult }[];
+    readonly skipped: string[];
+  };
 }
 
 /**
@@ -170,8 +182,33 @@ export async function runScenarios(sizes: Sizes, log: (line: string) => void): P
   );
 
   log("5. Scale-out");
-  const scaleOut = await scaleOutSlot();
-  log(`  skipped: ${scaleOut.skipped}`);
+  const scaleOut = {
+    runs: [] as { layout: Layout; result: LoadResult }[],
+    skipped: [] as string[],
+  };
+  for (const layout of ["parallel", "redis"] as const) {
+    const missing = await layoutMissing(layout);
+    if (missing !== null) {
+      scaleOut.skipped.push(`${layout}: ${missing}`);
+      log(`  ${layout} skipped: ${missing}`);
+      continue;
+    }
+    const started = performance.now();
+    const result = await runLoad("herald", {
+      ...base,
+      clients: headline,
+      rate: sizes.fanoutRate,
+      payloadBytes: SMALL_PAYLOAD,
+      layout,
+    });
+    scaleOut.runs.push({ layout, result });
+    log(
+      `  ${headline} clients, 64 B, ${layout} herald: ${result.delivered} deliveries, ` +
+        `lost ${result.lost}, cpu ${result.cpuSeconds.toFixed(2)} s, p99 ${
+          result.p99.toFixed(2)
+        } ms (${((performance.now() - started) / 1000).toFixed(1)} s)`,
+    );
+  }
   return {
     sizes,
     fanout,
@@ -179,29 +216,5 @@ export async function runScenarios(sizes: Sizes, log: (line: string) => void): P
     targeted: { big, small },
     slow: { baseline, stalled, stalledCount },
     scaleOut,
-  };
-}
-
-const REDIS_BUS = new URL("../hub/bus_redis.ts", import.meta.url);
-
-/**
- * SCENARIO SLOT 5, scale-out: the fan-out of scenario 1 through `deno serve --parallel` and
- * through two Herald nodes on one Redis (`HERALD_BUS`). Needs the Redis bus (`hub/bus_redis.ts`,
- * being built on branch `bus`). To enable it after the merge: start `redis-server` on a free
- * loopback port, spawn two hubs with the bus settings (`spawnTarget("herald", env)`), spread
- * the receivers over both nodes' `wsUrl`, publish to one node, and sum both nodes' CPU; the
- * floor cannot scale out, so compare with scenario 1's single-node Herald instead.
- */
-async function scaleOutSlot(): Promise<{ skipped: string }> {
-  const hasBus = await Deno.stat(REDIS_BUS).then(() => true, () => false);
-  if (!hasBus) {
-    return {
-      skipped:
-        "no Redis bus in this build (hub/bus_redis.ts is absent); HERALD_BUS support lands with branch bus",
-    };
-  }
-  return {
-    skipped:
-      "hub/bus_redis.ts exists but this scenario is not wired up yet: see scaleOutSlot() in bench/scenarios.ts",
   };
 }
