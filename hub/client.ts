@@ -68,6 +68,12 @@ export class Client {
   #dropReason: DropReason = "drop_oldest";
   #closed = false;
   #pumpHolding = false;
+  /**
+   * An upper bound of the bytes the transport buffers: its last reading plus an overestimate of
+   * every frame written since. Reading the transport is a call into the runtime, so the hot path
+   * reads it only when this bound passes the high-water mark (see `#belowHighWater`).
+   */
+  #bufferedBound = 0;
 
   constructor(
     transport: Transport,
@@ -127,8 +133,13 @@ export class Client {
   #write(item: Delivery, droppedBefore: number): void {
     const transport = this.#transport;
     try {
-      if (droppedBefore > 0) transport.send(encodeLagged(droppedBefore, this.#dropReason));
+      if (droppedBefore > 0) {
+        const notice = encodeLagged(droppedBefore, this.#dropReason);
+        transport.send(notice);
+        this.#bufferedBound += frameBytesBound(notice);
+      }
       transport.send(item.frame);
+      this.#bufferedBound += frameBytesBound(item.frame);
     } catch {
       // The socket closed under us; its close event releases the client.
       this.transportClosed();
@@ -225,7 +236,18 @@ export class Client {
   /** Nothing is queued or held by the pump, and the socket is under the high-water mark. */
   #canWriteThrough(): boolean {
     return !this.#closed && !this.#pumpHolding && this.queue.depth === 0 &&
-      this.#transport.bufferedAmount <= this.#limits.highWaterBytes;
+      this.#belowHighWater();
+  }
+
+  /**
+   * True when the transport buffers at most the high-water mark. Trusts the upper bound while it
+   * is under the mark; past it, reads the transport and starts the bound again from the reading.
+   */
+  #belowHighWater(): boolean {
+    const highWater = this.#limits.highWaterBytes;
+    if (this.#bufferedBound <= highWater) return true;
+    this.#bufferedBound = this.#transport.bufferedAmount;
+    return this.#bufferedBound <= highWater;
   }
 
   /** Closes the transport and releases everything the client holds. Idempotent. */
@@ -253,8 +275,7 @@ export class Client {
     for await (const { delivery, droppedBefore } of this.queue) {
       // Holding an item taken from the queue: write-through must wait behind it.
       this.#pumpHolding = true;
-      const highWater = this.#limits.highWaterBytes;
-      if (this.#transport.bufferedAmount > highWater && !(await this.#waitForDrain())) return;
+      if (!this.#belowHighWater() && !(await this.#waitForDrain())) return;
       this.#pumpHolding = false;
       if (this.#closed) return;
       this.#write(delivery, droppedBefore + this.#takeLost());
@@ -273,7 +294,10 @@ export class Client {
     while (!this.#closed) {
       await this.#clock.sleep(this.#limits.drainPollMs);
       const buffered = transport.bufferedAmount;
-      if (buffered <= this.#limits.highWaterBytes) return !this.#closed;
+      if (buffered <= this.#limits.highWaterBytes) {
+        this.#bufferedBound = buffered;
+        return !this.#closed;
+      }
       if (buffered < lowest) {
         lowest = buffered;
         progressAt = this.#clock.now();
@@ -284,4 +308,13 @@ export class Client {
     }
     return false;
   }
+}
+
+/**
+ * At least the bytes a transport buffers for `frame`: UTF-8 takes at most 3 bytes per UTF-16
+ * code unit, and a transport's own envelope (WebSocket header, SSE `data:` lines) is counted
+ * generously in the constant.
+ */
+function frameBytesBound(frame: string): number {
+  return frame.length * 3 + 64;
 }

@@ -210,6 +210,10 @@ export interface SpawnOptions {
    * instead of `deno run`; ready once every isolate logged that it is ready.
    */
   readonly parallel?: number;
+  /** Script to run instead of main.ts (the benchmark's floor server logs its port the same way). */
+  readonly script?: string;
+  /** Deno flags before the script, such as `--cpu-prof` (the benchmark's profiler). */
+  readonly denoFlags?: readonly string[];
 }
 
 /** Deno's hint under `deno run` that main.ts also has `export default { fetch }` (harmless). */
@@ -237,14 +241,16 @@ export async function spawnHub(
     "--allow-sys",
   ];
   const servePort = options.parallel === undefined ? undefined : freePort();
+  const script = options.script ?? MAIN;
+  const flags = [...(options.denoFlags ?? []), ...permissions];
   const child = new Deno.Command(Deno.execPath(), {
-    args: servePort === undefined ? ["run", ...permissions, MAIN, ...args] : [
+    args: servePort === undefined ? ["run", ...flags, script, ...args] : [
       "serve",
       "--parallel",
       `--port=${servePort}`,
       "--host=127.0.0.1",
-      ...permissions,
-      MAIN,
+      ...flags,
+      script,
       ...args,
     ],
     env: {

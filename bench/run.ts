@@ -1,0 +1,63 @@
+/**
+ * The benchmark runner (`deno task bench`, `deno task bench:smoke`): runs every scenario against
+ * Herald and the floor server, prints the table, and writes `docs/performance.md` with the chart
+ * `docs/bench-chart.svg` (the smoke run writes to a temporary directory instead).
+ *
+ * Flags: `--smoke` (small counts, a few seconds), `--out DIR` (where a full run writes).
+ * Exits 1 when a scenario broke (lost deliveries, failed publishes, a process that failed);
+ * missed performance targets are reported, never a failure.
+ * @module
+ */
+
+import { describeMachine } from "./_proc.ts";
+import { judge, renderChart, renderMarkdown, renderTable } from "./report.ts";
+import { FULL, runScenarios, SMOKE } from "./scenarios.ts";
+
+const CHART = "bench-chart.svg";
+const REPORT = "performance.md";
+
+async function main(args: readonly string[]): Promise<number> {
+  const smoke = args.includes("--smoke");
+  const outFlag = args.indexOf("--out");
+  const sizes = smoke ? SMOKE : FULL;
+  const outDir = smoke
+    ? await Deno.makeTempDir({ prefix: "herald-bench-smoke-" })
+    : outFlag >= 0 && args[outFlag + 1] !== undefined
+    ? args[outFlag + 1]!
+    : new URL("../docs/", import.meta.url).pathname;
+  const machine = await describeMachine();
+  const startedAt = new Date();
+  console.log(
+    `Herald benchmark (${sizes.name}) on ${machine.cpu}, ${machine.cores} cores, ` +
+      `Deno ${machine.deno}, load ${machine.load}`,
+  );
+  const results = await runScenarios(sizes, (line) => console.log(line));
+  const verdicts = judge(results);
+  const minutes = (Date.now() - startedAt.getTime()) / 60_000;
+  console.log();
+  console.log(renderTable(verdicts.rows));
+  console.log();
+
+  await Deno.mkdir(outDir, { recursive: true });
+  const reportPath = `${outDir.replace(/\/$/, "")}/${REPORT}`;
+  const chartPath = `${outDir.replace(/\/$/, "")}/${CHART}`;
+  const previous = await Deno.readTextFile(reportPath).catch(() => null);
+  const command = smoke ? "deno task bench:smoke" : "deno task bench";
+  await Deno.writeTextFile(chartPath, renderChart(results));
+  await Deno.writeTextFile(
+    reportPath,
+    renderMarkdown(previous, results, verdicts, machine, command, CHART, startedAt, minutes),
+  );
+  // Formatted by `deno fmt`, so that `deno fmt --check` in CI passes on the committed files.
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", reportPath, chartPath] })
+    .output();
+  console.log(`Wrote ${reportPath} and ${CHART} (${minutes.toFixed(1)} min)`);
+
+  if (verdicts.problems.length > 0) {
+    console.error(`Broken scenarios:\n  ${verdicts.problems.join("\n  ")}`);
+    return 1;
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
