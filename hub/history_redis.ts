@@ -14,7 +14,7 @@
  * @module
  */
 
-import { createClient, type RedisClientType } from "redis";
+import type { RedisClientType } from "redis";
 import { encodeEventFrame } from "../events/envelope.ts";
 import type { Clock } from "./clock.ts";
 import {
@@ -32,7 +32,6 @@ import {
 } from "./history.ts";
 import type { RetentionLimits } from "./history_memory.ts";
 
-const PREFIX = "herald:history";
 const SEQ_HOLE = '"seq":""';
 /** Entries fetched per round trip while reading. */
 const PAGE = 1000;
@@ -61,23 +60,34 @@ export class RedisHistory implements History {
   readonly kind = "redis";
   readonly #limits: RetentionLimits;
   readonly #clock: Clock;
-  readonly #client: RedisClientType;
+  /** Created in `start`: the client library is loaded only when a Redis history is used. */
+  #redis: RedisClientType | null = null;
+  readonly #url: string;
+  /** Every key starts with `<HERALD_REDIS_PREFIX>:history`, so deployments can share a Redis. */
+  readonly #prefix: string;
   #epoch = "";
   #tail: Promise<unknown> = Promise.resolve();
 
   readonly #timeoutMs: number;
 
   /** `timeoutMs`: a command not answered in this time fails (the server may be gone). */
-  constructor(limits: RetentionLimits, clock: Clock, url: string, timeoutMs: number) {
+  constructor(
+    limits: RetentionLimits,
+    clock: Clock,
+    url: string,
+    timeoutMs: number,
+    prefix = "herald",
+  ) {
     this.#limits = limits;
     this.#clock = clock;
     this.#timeoutMs = timeoutMs;
-    this.#client = createClient({
-      url,
-      socket: { reconnectStrategy: (retries) => Math.min(retries * 50, 1000) },
-    });
-    // Errors surface as rejected commands; without a listener node-redis would throw them.
-    this.#client.on("error", () => {});
+    this.#url = url;
+    this.#prefix = `${prefix}:history`;
+  }
+
+  get #client(): RedisClientType {
+    if (this.#redis === null) throw new HistoryUnavailableError("The Redis history is not started");
+    return this.#redis;
   }
 
   get epoch(): string {
@@ -85,8 +95,15 @@ export class RedisHistory implements History {
   }
 
   async start(): Promise<void> {
+    const { createClient } = await import("redis");
+    this.#redis = createClient({
+      url: this.#url,
+      socket: { reconnectStrategy: (retries) => Math.min(retries * 50, 1000) },
+    }) as RedisClientType;
+    // Errors surface as rejected commands; without a listener node-redis would throw them.
+    this.#redis.on("error", () => {});
     await this.#client.connect();
-    const key = `${PREFIX}:epoch`;
+    const key = `${this.#prefix}:epoch`;
     await this.#client.set(key, newEpoch(), { condition: "NX" });
     const epoch = await this.#client.get(key);
     if (epoch === null) throw new HistoryUnavailableError("Redis lost the history epoch");
@@ -109,7 +126,7 @@ export class RedisHistory implements History {
     const last = Number(
       await this.#call(() =>
         this.#client.eval(APPEND_SCRIPT, {
-          keys: [this.#key(tenant, "head"), this.#key(tenant, "events"), `${PREFIX}:tenants`],
+          keys: [this.#key(tenant, "head"), this.#key(tenant, "events"), `${this.#prefix}:tenants`],
           arguments: [
             this.#epoch,
             tenant,
@@ -171,16 +188,18 @@ export class RedisHistory implements History {
   }
 
   async tenants(): Promise<string[]> {
-    return await this.#call(() => this.#client.sMembers(`${PREFIX}:tenants`));
+    return await this.#call(() => this.#client.sMembers(`${this.#prefix}:tenants`));
   }
 
   async close(): Promise<void> {
-    if (this.#client.isReady) await this.#client.close();
-    else if (this.#client.isOpen) this.#client.destroy();
+    const client = this.#redis;
+    if (client === null) return;
+    if (client.isReady) await client.close();
+    else if (client.isOpen) client.destroy();
   }
 
   #key(tenant: string, part: string): string {
-    return `${PREFIX}:{${tenant}}:${part}`;
+    return `${this.#prefix}:{${tenant}}:${part}`;
   }
 
   async #call<T>(command: () => Promise<T>): Promise<T> {

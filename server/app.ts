@@ -54,7 +54,13 @@ export function createHistory(config: Config, clock: Clock): History {
     case "kv":
       return new KvHistory(retention, clock, config.kvPath);
     case "redis":
-      return new RedisHistory(retention, clock, config.redisUrl, config.historyTimeoutMs);
+      return new RedisHistory(
+        retention,
+        clock,
+        config.redisUrl,
+        config.historyTimeoutMs,
+        config.redisPrefix,
+      );
   }
 }
 
