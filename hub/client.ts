@@ -68,6 +68,8 @@ export class Client {
   #dropReason: DropReason = "drop_oldest";
   #closed = false;
   #pumpHolding = false;
+  /** A pump runs only while something is queued: an idle client holds no pending promise. */
+  #pumping = false;
   /**
    * An upper bound of the bytes the transport buffers: its last reading plus an overestimate of
    * every frame written since. Reading the transport is a call into the runtime, so the hot path
@@ -95,7 +97,6 @@ export class Client {
     this.#metrics = deps.metrics;
     this.#onClose = deps.onClose;
     this.queue = new DeliveryQueue(deps.limits.bufferEvents);
-    this.#pump().catch(() => this.close(DISCONNECT.shutdown));
   }
 
   get closed(): boolean {
@@ -119,6 +120,7 @@ export class Client {
     }
     const outcome = enqueue(this.queue, delivery, this.#limits.overflow);
     if (outcome.action === "queued") {
+      this.#startPump();
       if (outcome.dropped > 0) {
         this.#dropReason = outcome.reason ?? "drop_oldest";
         this.#metrics.eventsDropped.incLabel(this.#dropReason, outcome.dropped);
@@ -230,7 +232,10 @@ export class Client {
   /** Sends a control reply, or queues it behind the backlog so it keeps its place in line. */
   reply(frame: string): void {
     if (this.#canWriteThrough()) this.#write({ frame, key: null }, this.#takeLost());
-    else this.queue.pushControl(frame);
+    else {
+      this.queue.pushControl(frame);
+      this.#startPump();
+    }
   }
 
   /** Nothing is queued or held by the pump, and the socket is under the high-water mark. */
@@ -271,14 +276,27 @@ export class Client {
     this.#onClose(this);
   }
 
+  #startPump(): void {
+    if (this.#pumping || this.#closed) return;
+    this.#pumping = true;
+    this.#pump().catch(() => this.close(DISCONNECT.shutdown));
+  }
+
+  /** Drains the queue into the transport, then ends; `#startPump` runs it again when needed. */
   async #pump(): Promise<void> {
-    for await (const { delivery, droppedBefore } of this.queue) {
-      // Holding an item taken from the queue: write-through must wait behind it.
-      this.#pumpHolding = true;
-      if (!this.#belowHighWater() && !(await this.#waitForDrain())) return;
-      this.#pumpHolding = false;
-      if (this.#closed) return;
-      this.#write(delivery, droppedBefore + this.#takeLost());
+    try {
+      for await (const { delivery, droppedBefore } of this.queue) {
+        // Holding an item taken from the queue: write-through must wait behind it.
+        this.#pumpHolding = true;
+        if (!this.#belowHighWater() && !(await this.#waitForDrain())) return;
+        this.#pumpHolding = false;
+        if (this.#closed) return;
+        this.#write(delivery, droppedBefore + this.#takeLost());
+        if (this.queue.depth === 0) return;
+      }
+    } finally {
+      // Synchronous with the exit: an item queued from now on starts a new pump.
+      this.#pumping = false;
     }
   }
 

@@ -68,15 +68,25 @@ export function readQuery(url: URL): InitialSubscriptions | string {
   };
 }
 
-/** Adapts a Deno WebSocket to the hub's transport. */
-function socketTransport(socket: WebSocket): Transport {
-  return {
-    send: (frame) => socket.send(frame),
-    get bufferedAmount() {
-      return socket.bufferedAmount;
-    },
-    close: (code, reason) => socket.close(code, reason),
-  };
+/** Adapts a Deno WebSocket to the hub's transport (a class: no closures per connection). */
+class SocketTransport implements Transport {
+  readonly #socket: WebSocket;
+
+  constructor(socket: WebSocket) {
+    this.#socket = socket;
+  }
+
+  send(frame: string): void {
+    this.#socket.send(frame);
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.bufferedAmount;
+  }
+
+  close(code: number, reason: string): void {
+    this.#socket.close(code, reason);
+  }
 }
 
 /**
@@ -118,7 +128,7 @@ export function handleWebSocket(request: Request, deps: WebSocketDeps): Response
   let session: Session | null = null;
   socket.onopen = () => {
     const client = deps.hub.connect(
-      socketTransport(socket),
+      new SocketTransport(socket),
       { tenant: deps.tenant, canPublish },
       "websocket",
     );
