@@ -8,6 +8,7 @@
 import { DISCONNECT, type Disconnect } from "../events/codes.ts";
 import { encodeLagged } from "../events/messages.ts";
 import type { Clock } from "./clock.ts";
+import { compareCursors } from "./history.ts";
 import type { Metrics } from "./metrics.ts";
 import { type DropReason, enqueue, type OverflowPolicy } from "./overflow.ts";
 import { type Delivery, DeliveryQueue } from "./queue.ts";
@@ -65,6 +66,8 @@ export class Client {
   #held: { readonly delivery: Delivery; readonly seq: string }[] | null = null;
   #holds = 0;
   readonly #replayed = new Set<string>();
+  /** The last cursor a replay sent: live events up to it are not delivered again. */
+  #replayedUpTo: string | null = null;
   #dropReason: DropReason = "drop_oldest";
   #closed = false;
   #pumpHolding = false;
@@ -162,6 +165,13 @@ export class Client {
    * like the queue: past `bufferEvents` held events the overflow policy applies to it too.
    */
   route(delivery: Delivery, seq: string): void {
+    if (this.#replayedUpTo !== null) {
+      // Routing follows cursor order, so a live event at or before the last replayed cursor was
+      // in the replay's read (it may have waited in the cursor order while the history was read).
+      const order = compareCursors(seq, this.#replayedUpTo);
+      if (order !== null && order <= 0) return;
+      this.#replayedUpTo = null;
+    }
     this.firstSeq ??= seq;
     this.lastSeq = seq;
     const held = this.#held;
@@ -194,7 +204,11 @@ export class Client {
    * not delivered again. When the last hold ends, the held events are queued in order.
    */
   release(replayed: Iterable<string>): void {
-    for (const seq of replayed) this.#replayed.add(seq);
+    for (const seq of replayed) {
+      this.#replayed.add(seq);
+      const order = this.#replayedUpTo === null ? 1 : compareCursors(seq, this.#replayedUpTo);
+      if (order !== null && order > 0) this.#replayedUpTo = seq;
+    }
     if (--this.#holds > 0) return;
     const held = this.#held ?? [];
     this.#held = null;

@@ -63,6 +63,11 @@ export interface HistoryQuery {
 export interface History {
   /** `memory`, `kv` or `redis`: shown in logs and `/ready`. */
   readonly kind: string;
+  /**
+   * True when every node appends to this one store (KV, Redis): cursors are then contiguous
+   * across nodes and a client may resume on any node. False for a per-process store.
+   */
+  readonly shared: boolean;
   /** Opens the store (and, for a durable one, reads its epoch). Call once before use. */
   start(): Promise<void>;
   /** The epoch cursors of this history carry (valid after `start`). */

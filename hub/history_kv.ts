@@ -49,6 +49,7 @@ const decoder = new TextDecoder();
 /** Deno KV-backed {@linkcode History}. */
 export class KvHistory implements History {
   readonly kind = "kv";
+  readonly shared = true;
   readonly #limits: RetentionLimits;
   readonly #clock: Clock;
   readonly #path: string | undefined;

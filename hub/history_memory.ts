@@ -86,6 +86,7 @@ class Ring {
 /** Memory-backed {@linkcode History}. */
 export class MemoryHistory implements History {
   readonly kind = "memory";
+  readonly shared = false;
   readonly epoch: string;
   readonly #limits: MemoryRetentionLimits;
   readonly #clock: Clock;

@@ -58,6 +58,7 @@ return last
 /** Redis-backed {@linkcode History}. */
 export class RedisHistory implements History {
   readonly kind = "redis";
+  readonly shared = true;
   readonly #limits: RetentionLimits;
   readonly #clock: Clock;
   /** Created in `start`: the client library is loaded only when a Redis history is used. */

@@ -16,6 +16,7 @@ import {
   type EventDraft,
   type History,
   type LostReason,
+  parseCursor,
   type StoredEvent,
 } from "./history.ts";
 import { type Acceptance, IdempotencyWindow } from "./idempotency.ts";
@@ -23,6 +24,7 @@ import type { Metrics } from "./metrics.ts";
 import type { LiveState } from "./state.ts";
 import { type Subscription, SubscriptionIndex } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
+import { CursorOrder, type Fill } from "./cursor_order.ts";
 
 /** Everything the hub is configured with. */
 export interface HubOptions {
@@ -42,6 +44,10 @@ export interface HubOptions {
   readonly replayLimit: number;
   /** Current state folded from every routed event. */
   readonly state: LiveState;
+  /** With a shared history: how long an event may wait for an earlier cursor (see CursorOrder). */
+  readonly reorderWaitMs: number;
+  /** With a shared history: events one tenant may hold waiting before the hole is filled. */
+  readonly reorderMaxPending: number;
 }
 
 /** How a resume ended: `recovered` false means the client must load a snapshot. */
@@ -50,7 +56,7 @@ export type ResumeOutcome =
   | {
     readonly recovered: false;
     readonly replayed: 0;
-    readonly reason: LostReason | "too_many" | "unavailable";
+    readonly reason: LostReason | "too_many" | "unavailable" | "not_shared";
   };
 
 /** Outcome of subscribing. */
@@ -67,9 +73,29 @@ export class Hub implements BusReceiver {
   #eventNo = 0;
   /** Settles when the previous publish has routed its events: routing follows cursor order. */
   #routed: Promise<void> = Promise.resolve();
+  /** With a shared history, events of every node are routed through it in cursor order. */
+  readonly #order: CursorOrder | null;
 
   constructor(options: HubOptions) {
     this.#options = options;
+    this.#order = options.history.shared
+      ? new CursorOrder({
+        waitMs: options.reorderWaitMs,
+        maxPending: options.reorderMaxPending,
+        clock: options.clock,
+        fill: (tenant, after, count) => this.#fill(tenant, after, count),
+        route: (entry, filled) => {
+          // A retried publish that lost the race on another node left a stored copy under a
+          // second cursor; the original was delivered, so the copy is not.
+          const first = filled
+            ? this.#idempotency.get(entry.event.tenant, entry.event.id)
+            : undefined;
+          if (first !== undefined && first.seq !== entry.event.seq) return;
+          this.#route(entry.event, entry.frame);
+        },
+        gap: (tenant, missed) => this.#lost(tenant, missed),
+      })
+      : null;
     this.#idempotency = new IdempotencyWindow({
       ttlMs: options.idempotencyTtlMs,
       maxKeys: options.idempotencyMaxKeys,
@@ -135,7 +161,11 @@ export class Hub implements BusReceiver {
     await history.start();
     for (const tenant of await history.tenants()) {
       const page = await history.read(tenant, { since: null, limit: Number.MAX_SAFE_INTEGER });
-      if (page.state === "ok") { for (const stored of page.events) state.apply(stored.event); }
+      if (page.state !== "ok") continue;
+      for (const stored of page.events) state.apply(stored.event);
+      const last = page.events.at(-1);
+      const cursor = last === undefined ? null : parseCursor(last.event.seq);
+      if (cursor !== null) this.#order?.startAfter(tenant, cursor.epoch, cursor.n);
     }
     await this.#options.bus.start(this);
   }
@@ -255,7 +285,7 @@ export class Hub implements BusReceiver {
             continue;
           }
           if (keyed.has(entry.event.id)) this.#idempotency.remember(tenant, entry.event);
-          this.#route(entry.event, entry.frame);
+          this.#routeInOrder(entry);
           published++;
         }
         this.#options.metrics.eventsPublished.inc(published);
@@ -323,6 +353,13 @@ export class Hub implements BusReceiver {
     const limit = this.#options.replayLimit;
     let outcome: ResumeOutcome;
     let events: readonly StoredEvent[] = [];
+    if (!this.#options.history.shared && this.#options.bus.kind !== "memory") {
+      // This node's history holds only what was published on it, not what other nodes
+      // published: a replay from it would skip their events without saying so.
+      outcome = { recovered: false, replayed: 0, reason: "not_shared" };
+      if (!client.closed) announce(outcome);
+      return outcome;
+    }
     try {
       const page = await this.#options.history.read(client.principal.tenant, {
         since,
@@ -358,15 +395,41 @@ export class Hub implements BusReceiver {
     this.#options.metrics.eventsReceivedFromBus.inc(events.length);
     for (const event of events) {
       if (keyed.size > 0 && keyed.has(event.id)) this.#idempotency.remember(event.tenant, event);
-      this.#route(event, encodeEventFrame(event));
+      this.#routeInOrder({ event, frame: encodeEventFrame(event) });
     }
   }
 
-  /** Bus receiver: this node missed messages; every client may have missed events. */
+  /**
+   * Bus receiver: this node missed messages. With a shared history the cursor order notices
+   * the hole at the next event and fills it from the history; otherwise every client may have
+   * missed events and is told.
+   */
   gap(_origin: string, missed: number): void {
     this.#options.metrics.busGaps.inc();
+    if (this.#order === null) this.#lost(null, missed);
+  }
+
+  /** `missed` events of `tenant` (of every tenant when null) will never reach clients. */
+  #lost(tenant: string | null, missed: number): void {
     this.#options.metrics.eventsDropped.incLabel("bus_gap", missed);
-    for (const client of this.#clients) client.noteLost(missed);
+    for (const client of this.#clients) {
+      if (tenant === null || client.principal.tenant === tenant) client.noteLost(missed);
+    }
+  }
+
+  #routeInOrder(entry: StoredEvent): void {
+    if (this.#order === null) this.#route(entry.event, entry.frame);
+    else this.#order.accept(entry);
+  }
+
+  /** Reads the stored events a hole in the cursor order is missing. */
+  async #fill(tenant: string, after: string, count: number): Promise<Fill> {
+    try {
+      const page = await this.#options.history.read(tenant, { since: after, limit: count });
+      return page.state === "ok" ? { state: "ok", events: page.events } : { state: "lost" };
+    } catch {
+      return { state: "unavailable" };
+    }
   }
 
   /** Closes every client (shutdown). */

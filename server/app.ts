@@ -104,6 +104,8 @@ export function createApp(
     bus,
     history: createHistory(config, clock),
     replayLimit: config.replayLimit,
+    reorderWaitMs: config.reorderWaitMs,
+    reorderMaxPending: config.reorderMaxPending,
     state: new LiveState({ maxEntries: config.stateMaxEntries, maxSteps: config.stateMaxSteps }),
   });
   const requests = requestHandlers(hub, config.historyReadLimit);

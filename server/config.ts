@@ -38,6 +38,8 @@ export interface Config {
   readonly kvPath: string | undefined;
   readonly historyTimeoutMs: number;
   readonly replayLimit: number;
+  readonly reorderWaitMs: number;
+  readonly reorderMaxPending: number;
   readonly historyReadLimit: number;
   readonly stateMaxEntries: number;
   readonly stateMaxSteps: number;
@@ -327,6 +329,21 @@ export const SETTINGS = {
       "Most events one resume replays; a client further behind gets recovered:false and loads a snapshot.",
     parse: integer(1, 10_000_000),
   },
+  reorderWaitMs: {
+    env: "HERALD_REORDER_WAIT_MS",
+    default: 250,
+    description:
+      "Shared history (kv, redis): how long an event waits for one with an earlier seq from another node before the hole is filled from the history.",
+    parse: integer(1, 60_000),
+  },
+  reorderMaxPending: {
+    env: "HERALD_REORDER_MAX_PENDING",
+    default: 10_000,
+    description:
+      "Shared history: events of one tenant that may wait for an earlier seq before the hole is filled at once.",
+    parse: integer(1, 1_000_000),
+  },
+
   historyReadLimit: {
     env: "HERALD_HISTORY_READ_LIMIT",
     default: 1000,
