@@ -44,23 +44,24 @@ export function spawnTarget(
 
 /**
  * How the server is deployed: one process; `deno serve --parallel` with two isolates on the
- * broadcast bus; or two processes on one Redis (the bus). Herald only: the floor cannot scale out.
+ * broadcast bus; or two or three processes on one Redis (the bus). Herald only: the floor cannot
+ * scale out.
  */
-export type Layout = "single" | "parallel" | "redis";
+export type Layout = "single" | "parallel" | "redis" | "redis3";
+
+const REDIS_NODES: Partial<Record<Layout, number>> = { redis: 2, redis3: 3 };
 
 /** Why `layout` cannot run in this build or on this machine, or null when it can. */
 export async function layoutMissing(layout: Layout): Promise<string | null> {
   if (layout === "single") return null;
-  const bus = new URL(
-    layout === "redis" ? "../hub/bus_redis.ts" : "../hub/bus_broadcast.ts",
-    import.meta.url,
-  );
+  const onRedis = REDIS_NODES[layout] !== undefined;
+  const bus = new URL(onRedis ? "../hub/bus_redis.ts" : "../hub/bus_broadcast.ts", import.meta.url);
   if (!(await Deno.stat(bus).then(() => true, () => false))) {
-    return `this build has no ${layout === "redis" ? "Redis" : "broadcast"} bus (${
+    return `this build has no ${onRedis ? "Redis" : "broadcast"} bus (${
       bus.pathname.split("/").slice(-2).join("/")
     })`;
   }
-  return layout === "redis" ? redisMissing() : null;
+  return onRedis ? redisMissing() : null;
 }
 
 /** Starts the servers of a layout; `stop` stops them and whatever they need. */
@@ -90,7 +91,7 @@ async function deploy(
     await redis.stop();
   };
   try {
-    for (let node = 0; node < 2; node++) {
+    for (let node = 0; node < (REDIS_NODES[layout] ?? 2); node++) {
       servers.push(
         await spawnHub(
           { ...HERALD_ENV, HERALD_BUS: "redis", HERALD_REDIS_URL: redis.url, ...env },

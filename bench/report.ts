@@ -220,6 +220,7 @@ export function judge(results: Results): Verdicts {
     single: "1 node",
     parallel: "deno serve --parallel, 2 isolates",
     redis: "2 nodes on Redis",
+    redis3: "3 nodes on Redis",
   };
   for (const { layout, result } of results.scaleOut.runs) {
     checkRun(`5. scale-out ${layout}`, result, problems);
@@ -359,7 +360,7 @@ Run the full bench on a quiet machine: everything shares the cores with the serv
    high-water mark plus a full queue) and keep healthy clients' p99 within 20% of the same load
    with no stalled client; the floor's memory keeps growing.
 5. **Scale-out**: the 1,000-client fan-out (64 B) through \`deno serve --parallel\` (two isolates
-   on the broadcast bus) and through two Herald processes on one Redis (\`HERALD_BUS=redis\`, a
+   on the broadcast bus) and through two and three Herald processes on one Redis (\`HERALD_BUS=redis\`, a
    \`redis-server\` the bench starts), clients spread over the nodes, the publisher on one. CPU is
    summed over the nodes and compared with the single node of scenario 1; the floor cannot scale
    out. A layout whose bus or \`redis-server\` is missing is skipped with the reason printed.

@@ -186,7 +186,7 @@ export async function runScenarios(sizes: Sizes, log: (line: string) => void): P
     runs: [] as { layout: Layout; result: LoadResult }[],
     skipped: [] as string[],
   };
-  for (const layout of ["parallel", "redis"] as const) {
+  for (const layout of ["parallel", "redis", "redis3"] as const) {
     const missing = await layoutMissing(layout);
     if (missing !== null) {
       scaleOut.skipped.push(`${layout}: ${missing}`);
