@@ -134,6 +134,11 @@ Deno.test("SSE sends comment heartbeats and checks the origin", async () => {
   });
   assert.equal(refused.status, 403);
   assert.equal((await refused.json()).error.code, "origin_forbidden");
+  // An allowed browser origin is named back, or the page may not read the stream (CORS).
+  const page = "http://localhost:3000";
+  await using allowed = await SseReader.open(`${hub.url}/events/stream`, { origin: page });
+  assert.equal(allowed.response.headers.get("access-control-allow-origin"), page);
+  assert.equal(stream.response.headers.get("access-control-allow-origin"), null);
   const metrics = await (await fetch(`${hub.url}/metrics`)).text();
-  assert.match(metrics, /herald_connections_opened_total\{transport="sse"\} 1/);
+  assert.match(metrics, /herald_connections_opened_total\{transport="sse"\} 2/);
 });
