@@ -119,13 +119,18 @@ export function handleSse(request: Request, deps: SseDeps): Response {
   stream.comment("herald event stream");
   subscribeInitial(deps.hub, client, { ...initial, since });
   heartbeat(stream, deps.config.sseHeartbeatSeconds);
-  return new Response(stream.body, {
-    headers: {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      "x-accel-buffering": "no",
-    },
-  });
+  const headers: Record<string, string> = {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+  };
+  // A browser page reads a stream from another origin only when the response names its origin
+  // (CORS); the origin was checked above.
+  const origin = request.headers.get("origin");
+  if (origin !== null) {
+    Object.assign(headers, { "access-control-allow-origin": origin, vary: "origin" });
+  }
+  return new Response(stream.body, { headers });
 }
 
 /** Writes a comment every `HERALD_SSE_HEARTBEAT` seconds until the stream ends. */

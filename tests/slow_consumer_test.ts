@@ -14,6 +14,7 @@ import {
   waitFor,
 } from "./_harness.ts";
 import { RawWebSocket } from "./_raw_ws.ts";
+import { SseReader, StalledSseClient } from "./_sse.ts";
 
 const PAYLOAD = "x".repeat(16 * 1024);
 const BATCH = 50;
@@ -90,6 +91,45 @@ Deno.test("disconnect policy: a stalled client is closed with 4008 and never exc
     Array.from({ length: received.length }, (_, n) => n),
     "what arrived is in order",
   );
+  assert.ok(received.length < published);
+});
+
+Deno.test("disconnect policy over SSE: a stalled stream is ended with 4008 within its bounds", async () => {
+  await using hub = startTestHub({ HERALD_CLIENT_BUFFER: "64" });
+  await using healthySse = await SseReader.open(`${hub.url}/events/stream`);
+  await using healthyWs = await TestClient.connect(hub.wsUrl);
+  using stalled = await StalledSseClient.open(hub.port);
+  await waitFor(() => hub.app.hub.clientCount === 3, "three clients connected");
+  // A few MiB fill the kernel buffers and the stream's high-water mark; 40 batches (32 MiB)
+  // are far more, so a stream that buffers without bound fails here rather than eating memory.
+  const { published, maxDepth, maxBuffered } = await publishUntil(
+    hub,
+    async () => {
+      const metrics = await readMetrics(hub.url);
+      return metrics.get('herald_slow_consumer_disconnects_total{reason="queue_full"}') === 1;
+    },
+    undefined,
+    40,
+  );
+  assert.ok(maxDepth <= 64, `queue depth ${maxDepth} stays within HERALD_CLIENT_BUFFER`);
+  assert.ok(
+    maxBuffered <= 1024 * 1024 + FRAME_BYTES,
+    `stream buffer ${maxBuffered} stays near the high-water mark`,
+  );
+  const all = Array.from({ length: published }, (_, n) => n);
+  await healthyWs.waitForEvents(published);
+  assert.deepEqual(healthyWs.events.map((e) => e.payload.n), all);
+  await healthySse.waitForEvents(published);
+  assert.deepEqual(healthySse.events.map((e) => e.data.payload.n), all);
+  assert.equal(hub.app.hub.clientCount, 2, "only the stalled stream was dropped");
+  // Reading again, the stalled client finds what was sent before the close, then its end.
+  const text = await stalled.readToEnd();
+  const close = text.match(/event: close\ndata: (.*)\n\n$/);
+  assert.ok(close, `the stream ends with a close event: ${text.slice(-200)}`);
+  assert.equal(JSON.parse(close[1]!).code, 4008);
+  const received = [...text.matchAll(/^data: (\{"type":"log\.line".*)$/gm)]
+    .map((match) => JSON.parse(match[1]!).payload.n);
+  assert.deepEqual(received, all.slice(0, received.length), "what arrived is in order");
   assert.ok(received.length < published);
 });
 

@@ -1,82 +1,6 @@
 import assert from "node:assert/strict";
 import { publishSeqs, startTestHub, waitFor } from "./_harness.ts";
-
-interface SseMessage {
-  event: string;
-  id: string | null;
-  // deno-lint-ignore no-explicit-any
-  data: any;
-}
-
-/** A real SSE reader over fetch: parses messages and comments as they arrive. */
-class SseReader {
-  readonly messages: SseMessage[] = [];
-  readonly comments: string[] = [];
-  readonly response: Response;
-  readonly #abort: AbortController;
-  readonly #done: Promise<void>;
-
-  private constructor(response: Response, abort: AbortController) {
-    this.response = response;
-    this.#abort = abort;
-    this.#done = this.#read();
-  }
-
-  static async open(url: string, headers: Record<string, string> = {}): Promise<SseReader> {
-    const abort = new AbortController();
-    const response = await fetch(url, { headers, signal: abort.signal });
-    return new SseReader(response, abort);
-  }
-
-  get events(): SseMessage[] {
-    return this.messages.filter((message) => message.id !== null);
-  }
-
-  async #read(): Promise<void> {
-    const decoder = new TextDecoder();
-    let pending = "";
-    try {
-      for await (const chunk of this.response.body!) {
-        pending += decoder.decode(chunk, { stream: true });
-        let end;
-        while ((end = pending.indexOf("\n\n")) !== -1) {
-          const block = pending.slice(0, end);
-          pending = pending.slice(end + 2);
-          if (block.startsWith(": ")) {
-            this.comments.push(block.slice(2));
-            continue;
-          }
-          const fields = new Map(
-            block.split("\n").map((line) => {
-              const colon = line.indexOf(": ");
-              return [line.slice(0, colon), line.slice(colon + 2)] as const;
-            }),
-          );
-          this.messages.push({
-            event: fields.get("event") ?? "message",
-            id: fields.get("id") ?? null,
-            data: JSON.parse(fields.get("data") ?? "null"),
-          });
-        }
-      }
-    } catch {
-      // Aborted by close().
-    }
-  }
-
-  waitForEvents(count: number): Promise<SseMessage[]> {
-    return waitFor(() => (this.events.length >= count ? this.events : null), `${count} SSE events`);
-  }
-
-  async close(): Promise<void> {
-    this.#abort.abort();
-    await this.#done;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-}
+import { SseReader } from "./_sse.ts";
 
 const step = (appId: string, n: number) => ({
   type: "deploy.step",
@@ -134,6 +58,11 @@ Deno.test("SSE sends comment heartbeats and checks the origin", async () => {
   });
   assert.equal(refused.status, 403);
   assert.equal((await refused.json()).error.code, "origin_forbidden");
+  // An allowed browser origin is named back, or the page may not read the stream (CORS).
+  const page = "http://localhost:3000";
+  await using allowed = await SseReader.open(`${hub.url}/events/stream`, { origin: page });
+  assert.equal(allowed.response.headers.get("access-control-allow-origin"), page);
+  assert.equal(stream.response.headers.get("access-control-allow-origin"), null);
   const metrics = await (await fetch(`${hub.url}/metrics`)).text();
-  assert.match(metrics, /herald_connections_opened_total\{transport="sse"\} 1/);
+  assert.match(metrics, /herald_connections_opened_total\{transport="sse"\} 2/);
 });
