@@ -66,7 +66,7 @@ export class Client {
   #held: { readonly delivery: Delivery; readonly seq: string }[] | null = null;
   #holds = 0;
   readonly #replayed = new Set<string>();
-  /** The last cursor a replay sent: live events up to it are not delivered again. */
+  /** The client has every event up to this cursor (resumed from or replayed): skip those. */
   #replayedUpTo: string | null = null;
   #dropReason: DropReason = "drop_oldest";
   #closed = false;
@@ -200,22 +200,32 @@ export class Client {
   }
 
   /**
-   * Ends one hold. `replayed` are the cursors a replay delivered: held events among them are
-   * not delivered again. When the last hold ends, the held events are queued in order.
+   * Ends one hold. `since` is the cursor the client resumed from, when the history could place
+   * it (the client has everything up to it), and `replayed` the cursors the replay delivered: neither is delivered again, whether it was
+   * held or arrives later (another node's event can reach this node after the client resumed).
+   * When the last hold ends, the held events are queued in order.
    */
-  release(replayed: Iterable<string>): void {
+  release(since: string | null, replayed: Iterable<string>): void {
+    if (since !== null) this.#raiseReplayedUpTo(since);
     for (const seq of replayed) {
       this.#replayed.add(seq);
-      const order = this.#replayedUpTo === null ? 1 : compareCursors(seq, this.#replayedUpTo);
-      if (order !== null && order > 0) this.#replayedUpTo = seq;
+      this.#raiseReplayedUpTo(seq);
     }
     if (--this.#holds > 0) return;
     const held = this.#held ?? [];
     this.#held = null;
+    const upTo = this.#replayedUpTo;
     for (const { delivery, seq } of held) {
-      if (!this.#replayed.has(seq)) this.deliver(delivery);
+      if (this.#replayed.has(seq)) continue;
+      const order = upTo === null ? null : compareCursors(seq, upTo);
+      if (order === null || order > 0) this.deliver(delivery);
     }
     this.#replayed.clear();
+  }
+
+  #raiseReplayedUpTo(seq: string): void {
+    const order = this.#replayedUpTo === null ? 1 : compareCursors(seq, this.#replayedUpTo);
+    if (order !== null && order > 0) this.#replayedUpTo = seq;
   }
 
   /**

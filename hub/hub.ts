@@ -330,15 +330,18 @@ export class Hub implements BusReceiver {
     }
     client.hold();
     const replayed: string[] = [];
+    let placed = false;
     try {
       const match = (event: HeraldEvent) =>
         (filter.appId === undefined || event.appId === filter.appId) &&
         (filter.namespace === undefined || event.namespace === filter.namespace) &&
         topics.some((topic) => topicMatches(topic, event.type)) && !delivered(event.seq);
       const outcome = await this.#replay(client, match, since, replayed, announce);
+      placed = outcome.recovered;
       this.#options.metrics.resumes.incLabel(outcome.recovered ? "recovered" : outcome.reason);
     } finally {
-      client.release(replayed);
+      // Only a cursor the history placed says what the client has (a client can send any).
+      client.release(placed ? since : null, replayed);
     }
     return { state: "subscribed" };
   }

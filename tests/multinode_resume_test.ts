@@ -63,6 +63,8 @@ Deno.test({
       hubs.map((hub, index) => publishAll(hub, index, perProducer, rand)),
     );
     let reconnects = 0;
+    /** Per connection: its node, the subscribe reply and the cursor numbers it got. */
+    const trace: string[] = [];
     while (hopped.length + hopper.events.length < total) {
       const target = hopped.length + hopper.events.length + 1 + Math.floor(rand() * 30);
       await waitFor(
@@ -77,6 +79,11 @@ Deno.test({
         assert.equal(hopper.frames[0]!.payload.recovered, true, JSON.stringify(hopper.frames[0]));
       }
       hopped.push(...hopper.events.map((event) => event.seq as string));
+      trace.push(
+        `node ${reconnects % hubs.length} ${JSON.stringify(hopper.frames[0]?.payload)}: ${
+          hopper.events.map((event) => cursorNumber(event.seq)).join(",")
+        }`,
+      );
       reconnects++;
       const next = hubs[reconnects % hubs.length]!;
       hopper = await TestClient.connect(`${next.wsUrl}?topic=deploy.*&since=${hopped.at(-1)}`);
@@ -95,7 +102,11 @@ Deno.test({
       await observer.close();
     }
     assert.ok(reconnects >= 3, `only ${reconnects} hops`);
-    assert.deepEqual(hopped, inCursorOrder, "the hopping client got every event once, in order");
+    assert.deepEqual(
+      hopped,
+      inCursorOrder,
+      `the hopping client got every event once, in order; connections:\n${trace.join("\n")}`,
+    );
     for (const hub of hubs) await hub.stop();
   },
 });

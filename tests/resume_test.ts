@@ -59,6 +59,18 @@ Deno.test("a cursor the hub cannot place answers recovered:false, never an error
   assert.match(metrics, /herald_resumes_total\{outcome="epoch"\} 1/);
 });
 
+Deno.test("a cursor from the future does not make the hub skip live events", async () => {
+  await using hub = startTestHub();
+  const [seq] = await publishSeqs(hub, [deploy(1)]);
+  const epoch = seq!.split("-")[0];
+  await using client = await TestClient.connect(`${hub.wsUrl}?topic=deploy.*&since=${epoch}-999`);
+  const reply = await client.waitForFrame((frame) => frame.type === "response", "the reply");
+  assert.equal(reply.payload.reason, "future");
+  const live = await publishSeqs(hub, [deploy(2)]);
+  const [event] = await client.waitForEvents(1);
+  assert.equal(event!.seq, live[0], "the live event arrives although it is before the cursor");
+});
+
 Deno.test("replay respects the subscription's topic and filters", async () => {
   await using hub = startTestHub();
   const seqs = await publishSeqs(hub, [
