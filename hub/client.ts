@@ -65,7 +65,6 @@ export class Client {
   /** Live events held back while a replay runs (see `hold`); null when none runs. */
   #held: { readonly delivery: Delivery; readonly seq: string }[] | null = null;
   #holds = 0;
-  readonly #replayed = new Set<string>();
   /** The client has every event up to this cursor (resumed from or replayed): skip those. */
   #replayedUpTo: string | null = null;
   #dropReason: DropReason = "drop_oldest";
@@ -207,21 +206,17 @@ export class Client {
    */
   release(since: string | null, replayed: Iterable<string>): void {
     if (since !== null) this.#raiseReplayedUpTo(since);
-    for (const seq of replayed) {
-      this.#replayed.add(seq);
-      this.#raiseReplayedUpTo(seq);
-    }
+    for (const seq of replayed) this.#raiseReplayedUpTo(seq);
     if (--this.#holds > 0) return;
     const held = this.#held ?? [];
     this.#held = null;
     const upTo = this.#replayedUpTo;
     for (const { delivery, seq } of held) {
-      if (this.#replayed.has(seq)) continue;
       const order = upTo === null ? null : compareCursors(seq, upTo);
       if (order === null || order > 0) this.deliver(delivery);
     }
-    this.#replayed.clear();
   }
+
 
   #raiseReplayedUpTo(seq: string): void {
     const order = this.#replayedUpTo === null ? 1 : compareCursors(seq, this.#replayedUpTo);
