@@ -59,11 +59,14 @@ export class Client {
   readonly #onClose: (client: Client) => void;
   /**
    * Events lost outside the queue since the last notice: lost on the bus (`noteLost`) or
-   * dropped from the held buffer during a replay. Announced before the next frame written.
+   * dropped from the held queue during a replay. Announced before the next frame written.
    */
   #lostOutsideQueue = 0;
-  /** Live events held back while a replay runs (see `hold`); null when none runs. */
-  #held: { readonly delivery: Delivery; readonly seq: string }[] | null = null;
+  /**
+   * Live events held back while a replay runs (see `hold`); null when none runs. Bounded like
+   * the client's queue and under the same overflow policy.
+   */
+  #held: DeliveryQueue | null = null;
   #holds = 0;
   /** The client has every event up to this cursor (resumed from or replayed): skip those. */
   #replayedUpTo: string | null = null;
@@ -120,17 +123,27 @@ export class Client {
       this.#write(delivery, this.#takeLost());
       return;
     }
-    const outcome = enqueue(this.queue, delivery, this.#limits.overflow);
+    if (this.#offer(this.queue, delivery)) this.#startPump();
+  }
+
+  /**
+   * Offers an event to `queue` (the client's own, or the held one) under the overflow policy.
+   * False when it was not queued: the client was closed, as a slow consumer or before.
+   */
+  #offer(queue: DeliveryQueue, delivery: Delivery): boolean {
+    const outcome = enqueue(queue, delivery, this.#limits.overflow);
     if (outcome.action === "queued") {
-      this.#startPump();
       if (outcome.dropped > 0) {
         this.#dropReason = outcome.reason ?? "drop_oldest";
         this.#metrics.eventsDropped.incLabel(this.#dropReason, outcome.dropped);
       }
-    } else if (outcome.action === "disconnect") {
+      return true;
+    }
+    if (outcome.action === "disconnect") {
       this.#metrics.slowConsumerDisconnects.incLabel("queue_full");
       this.close(DISCONNECT.slowConsumer);
     }
+    return false;
   }
 
   /** Writes one frame, preceded by a `lagged` notice when `droppedBefore` events were lost. */
@@ -163,7 +176,8 @@ export class Client {
    * A live event for this client: queued, or held back while a replay runs. The hold is bounded
    * like the queue: past `bufferEvents` held events the overflow policy applies to it too.
    */
-  route(delivery: Delivery, seq: string): void {
+  route(delivery: Delivery & { readonly seq: string }): void {
+    const seq = delivery.seq;
     if (this.#replayedUpTo !== null) {
       // Routing follows cursor order, so a live event at or before the last replayed cursor was
       // in the replay's read (it may have waited in the cursor order while the history was read).
@@ -173,29 +187,14 @@ export class Client {
     }
     this.firstSeq ??= seq;
     this.lastSeq = seq;
-    const held = this.#held;
-    if (held === null) {
-      this.deliver(delivery);
-      return;
-    }
-    if (held.length >= this.#limits.bufferEvents) {
-      if (this.#limits.overflow === "disconnect") {
-        this.#metrics.slowConsumerDisconnects.incLabel("queue_full");
-        this.close(DISCONNECT.slowConsumer);
-        return;
-      }
-      held.shift();
-      this.#lostOutsideQueue++;
-      this.#dropReason = "drop_oldest";
-      this.#metrics.eventsDropped.incLabel("drop_oldest");
-    }
-    held.push({ delivery, seq });
+    if (this.#held === null) this.deliver(delivery);
+    else this.#offer(this.#held, delivery);
   }
 
   /** Starts holding live events back until the matching `release` (replays nest). */
   hold(): void {
     this.#holds++;
-    this.#held ??= [];
+    this.#held ??= new DeliveryQueue(this.#limits.bufferEvents);
   }
 
   /**
@@ -208,15 +207,15 @@ export class Client {
     if (since !== null) this.#raiseReplayedUpTo(since);
     for (const seq of replayed) this.#raiseReplayedUpTo(seq);
     if (--this.#holds > 0) return;
-    const held = this.#held ?? [];
+    const held = this.#held;
     this.#held = null;
     const upTo = this.#replayedUpTo;
-    for (const { delivery, seq } of held) {
-      const order = upTo === null ? null : compareCursors(seq, upTo);
-      if (order === null || order > 0) this.deliver(delivery);
+    for (let taken = held?.shift(); taken !== undefined; taken = held?.shift()) {
+      this.#lostOutsideQueue += taken.droppedBefore;
+      const order = upTo === null ? null : compareCursors(taken.delivery.seq ?? "", upTo);
+      if (order === null || order > 0) this.deliver(taken.delivery);
     }
   }
-
 
   #raiseReplayedUpTo(seq: string): void {
     const order = this.#replayedUpTo === null ? 1 : compareCursors(seq, this.#replayedUpTo);

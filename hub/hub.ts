@@ -26,6 +26,14 @@ import { type Subscription, SubscriptionIndex } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
 import { CursorOrder, type Fill } from "./cursor_order.ts";
 
+/**
+ * An event's delivery, built once and shared by every client it goes to: the frame, the
+ * conflation key (type and appId) and the cursor.
+ */
+function deliveryOf(event: HeraldEvent, frame: string) {
+  return { frame, key: `${event.type}\u0000${event.appId ?? ""}`, seq: event.seq };
+}
+
 /** Everything the hub is configured with. */
 export interface HubOptions {
   readonly limits: ClientLimits;
@@ -383,8 +391,7 @@ export class Hub implements BusReceiver {
     if (client.closed) return outcome;
     announce(outcome);
     for (const { event, frame } of events) {
-      const delivery = { frame, key: `${event.type}\u0000${event.appId ?? ""}` };
-      if (!(await client.deliverPaced(delivery))) break;
+      if (!(await client.deliverPaced(deliveryOf(event, frame)))) break;
       replayed.push(event.seq);
     }
     return outcome;
@@ -447,13 +454,13 @@ export class Hub implements BusReceiver {
     }
     const index = this.#indexes.get(event.tenant);
     if (index === undefined || index.size === 0) return;
-    const delivery = { frame, key: `${event.type}\u0000${event.appId ?? ""}` };
+    const delivery = deliveryOf(event, frame);
     const eventNo = ++this.#eventNo;
     index.match(event.type, event.appId, event.namespace, (subscription) => {
       const client = subscription.owner;
       if (client.lastEventNo === eventNo) return;
       client.lastEventNo = eventNo;
-      client.route(delivery, event.seq);
+      client.route(delivery);
     });
   }
 

@@ -14,6 +14,8 @@
 export interface Delivery {
   readonly frame: string;
   readonly key: string | null;
+  /** The event's cursor; absent on control replies. */
+  readonly seq?: string;
 }
 
 /** An item handed to the pump, with how many events were dropped right before it. */
@@ -141,6 +143,11 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
     this.#waiter = null;
     waiter?.(DONE);
     this.#wakeRoomWaiters();
+  }
+
+  /** Takes the oldest item now, or undefined when the queue is empty (a synchronous drain). */
+  shift(): Taken | undefined {
+    return this.#head < this.#items.length ? this.#take().value as Taken : undefined;
   }
 
   next(): Promise<IteratorResult<Taken>> {
