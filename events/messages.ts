@@ -18,6 +18,15 @@ export interface SubscriptionFilter {
   readonly namespace?: string;
 }
 
+/** True when an event's `appId` and `namespace` satisfy the filter (exact match, each optional). */
+export function matchesFilter(
+  filter: SubscriptionFilter,
+  event: { readonly appId?: string; readonly namespace?: string },
+): boolean {
+  return (filter.appId === undefined || event.appId === filter.appId) &&
+    (filter.namespace === undefined || event.namespace === filter.namespace);
+}
+
 /** A message from a client, after validation. */
 export type ClientMessage =
   | {

@@ -6,7 +6,7 @@
 
 import { type Disconnect } from "../events/codes.ts";
 import { encodeEventFrame, type EventInput, type HeraldEvent } from "../events/envelope.ts";
-import type { SubscriptionFilter } from "../events/messages.ts";
+import { matchesFilter, type SubscriptionFilter } from "../events/messages.ts";
 import { topicMatches, type TopicPattern } from "../events/topic.ts";
 import type { Bus, BusReceiver } from "./bus.ts";
 import { Client, type ClientLimits, type Principal } from "./client.ts";
@@ -341,9 +341,8 @@ export class Hub implements BusReceiver {
     let placed = false;
     try {
       const match = (event: HeraldEvent) =>
-        (filter.appId === undefined || event.appId === filter.appId) &&
-        (filter.namespace === undefined || event.namespace === filter.namespace) &&
-        topics.some((topic) => topicMatches(topic, event.type)) && !delivered(event.seq);
+        matchesFilter(filter, event) && topics.some((topic) => topicMatches(topic, event.type)) &&
+        !delivered(event.seq);
       const outcome = await this.#replay(client, match, since, replayed, announce);
       placed = outcome.recovered;
       this.#options.metrics.resumes.incLabel(outcome.recovered ? "recovered" : outcome.reason);

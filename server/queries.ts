@@ -8,7 +8,7 @@
 import { ERROR_CODES } from "../events/codes.ts";
 import type { HeraldEvent } from "../events/envelope.ts";
 import { isJsonObject, type JsonObject, type JsonValue } from "../events/json.ts";
-import { decodeFilter } from "../events/messages.ts";
+import { decodeFilter, matchesFilter } from "../events/messages.ts";
 import { parseTopic, topicMatches } from "../events/topic.ts";
 import type { Client } from "../hub/client.ts";
 import { formatCursor } from "../hub/history.ts";
@@ -104,11 +104,8 @@ export async function historyQuery(
     }
     limit = Math.min(raw, maxLimit);
   }
-  const { appId, namespace } = filter.value;
   const match = (event: HeraldEvent) =>
-    (appId === undefined || event.appId === appId) &&
-    (namespace === undefined || event.namespace === namespace) &&
-    topicMatches(topic, event.type);
+    matchesFilter(filter.value, event) && topicMatches(topic, event.type);
   const page = await hub.history.read(tenant, { since, limit, match });
   if (page.state === "lost") {
     return { recovered: false, reason: page.reason, events: [], truncated: false };
