@@ -48,7 +48,7 @@ export class Client {
   implicitAll = false;
   /** Number of the last event routed to this client, to deliver each event once. */
   lastEventNo = 0;
-  /** Cursors of the first and last live events routed to this client (null before any). */
+  /** Cursors of the first and last live events routed under the implicit `*` (null before any). */
   firstSeq: string | null = null;
   lastSeq: string | null = null;
   readonly queue: DeliveryQueue;
@@ -185,8 +185,11 @@ export class Client {
       if (order !== null && order <= 0) return;
       this.#replayedUpTo = null;
     }
-    this.firstSeq ??= seq;
-    this.lastSeq = seq;
+    if (this.implicitAll) {
+      // Read only when this connection resumes while it still holds the implicit `*`.
+      this.firstSeq ??= seq;
+      this.lastSeq = seq;
+    }
     if (this.#held === null) this.deliver(delivery);
     else this.#offer(this.#held, delivery);
   }
