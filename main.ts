@@ -12,7 +12,7 @@
 
 import type { App } from "./server/app.ts";
 import { createApp } from "./server/app.ts";
-import { createBus } from "./server/buses.ts";
+import { createBus } from "./hub/bus/create.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
 import { IsolateRoll } from "./server/isolates.ts";
 import { flushLogs, logger, setUpLogging } from "./server/log.ts";

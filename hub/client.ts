@@ -8,7 +8,7 @@
 import { DISCONNECT, type Disconnect } from "../events/codes.ts";
 import { encodeLagged } from "../events/messages.ts";
 import type { Clock } from "./clock.ts";
-import { compareCursors } from "./history.ts";
+import { compareCursors } from "./history/history.ts";
 import type { Metrics } from "./metrics.ts";
 import { type DropReason, enqueue, type OverflowPolicy } from "./overflow.ts";
 import { type Delivery, DeliveryQueue } from "./queue.ts";

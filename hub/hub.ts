@@ -8,7 +8,7 @@ import { type Disconnect } from "../events/codes.ts";
 import { encodeEventFrame, type EventInput, type HeraldEvent } from "../events/envelope.ts";
 import { matchesFilter, type SubscriptionFilter } from "../events/messages.ts";
 import { topicMatches, type TopicPattern } from "../events/topic.ts";
-import type { Bus, BusReceiver } from "./bus.ts";
+import type { Bus, BusReceiver } from "./bus/bus.ts";
 import { Client, type ClientLimits, type Principal } from "./client.ts";
 import type { Clock } from "./clock.ts";
 import {
@@ -18,10 +18,10 @@ import {
   type LostReason,
   parseCursor,
   type StoredEvent,
-} from "./history.ts";
+} from "./history/history.ts";
 import { type Acceptance, IdempotencyWindow } from "./idempotency.ts";
 import type { Metrics } from "./metrics.ts";
-import type { LiveState } from "./state.ts";
+import type { LiveState } from "../state/state.ts";
 import { type Subscription, SubscriptionIndex } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
 import { CursorOrder, type Fill } from "./cursor_order.ts";

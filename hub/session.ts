@@ -18,9 +18,9 @@ import {
 } from "../events/messages.ts";
 import type { TopicPattern } from "../events/topic.ts";
 import { getLogger } from "@logtape/logtape";
-import { BusUnavailableError } from "./bus.ts";
+import { BusUnavailableError } from "./bus/bus.ts";
 import type { Client } from "./client.ts";
-import { EventTooLargeError, HistoryUnavailableError } from "./history.ts";
+import { EventTooLargeError, HistoryUnavailableError } from "./history/history.ts";
 import type { Clock } from "./clock.ts";
 import type { Hub, ResumeOutcome } from "./hub.ts";
 import type { Metrics } from "./metrics.ts";

@@ -5,16 +5,16 @@
  */
 
 import { DISCONNECT } from "../events/codes.ts";
-import { type Bus, MemoryBus } from "../hub/bus.ts";
+import { type Bus, MemoryBus } from "../hub/bus/bus.ts";
 import { type Clock, systemClock } from "../hub/clock.ts";
 import { Hub } from "../hub/hub.ts";
-import type { History } from "../hub/history.ts";
-import { KvHistory } from "../hub/history_kv.ts";
-import { MemoryHistory } from "../hub/history_memory.ts";
-import { RedisHistory } from "../hub/history_redis.ts";
+import type { History } from "../hub/history/history.ts";
+import { KvHistory } from "../hub/history/kv.ts";
+import { MemoryHistory } from "../hub/history/memory.ts";
+import { RedisHistory } from "../hub/history/redis.ts";
 import { Metrics } from "../hub/metrics.ts";
 import { RequestError } from "../hub/session.ts";
-import { LiveState } from "../hub/state.ts";
+import { LiveState } from "../state/state.ts";
 import type { Config } from "./config.ts";
 import { debugRequests } from "./debug.ts";
 import { handlePublish } from "./publish.ts";
@@ -26,10 +26,10 @@ import {
   paramsOf,
   requestHandlers,
   stateQuery,
-} from "./queries.ts";
+} from "../state/queries.ts";
 import { httpError, json } from "./responses.ts";
-import { handleSse } from "./sse.ts";
-import { handleWebSocket } from "./websocket.ts";
+import { handleSse } from "./transports/sse.ts";
+import { handleWebSocket } from "./transports/websocket.ts";
 
 /** The single tenant every connection and event belongs to until auth lands. */
 export const DEFAULT_TENANT = "default";

@@ -5,8 +5,8 @@
  */
 
 import { decodeEventInput, type EventInput } from "../events/envelope.ts";
-import { BusUnavailableError } from "../hub/bus.ts";
-import { EventTooLargeError, HistoryUnavailableError } from "../hub/history.ts";
+import { BusUnavailableError } from "../hub/bus/bus.ts";
+import { EventTooLargeError, HistoryUnavailableError } from "../hub/history/history.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { Metrics } from "../hub/metrics.ts";
 import type { Config } from "./config.ts";

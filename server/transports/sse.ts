@@ -12,11 +12,11 @@
  * @module
  */
 
-import type { Hub } from "../hub/hub.ts";
-import type { Transport } from "../hub/transport.ts";
-import type { Config } from "./config.ts";
-import { originAllowed } from "./origin.ts";
-import { httpError } from "./responses.ts";
+import type { Hub } from "../../hub/hub.ts";
+import type { Transport } from "../../hub/transport.ts";
+import type { Config } from "../config.ts";
+import { originAllowed } from "../origin.ts";
+import { httpError } from "../responses.ts";
 import { readQuery, subscribeInitial } from "./websocket.ts";
 
 /** What the SSE endpoint needs. */

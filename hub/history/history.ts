@@ -24,7 +24,7 @@
  * @module
  */
 
-import type { HeraldEvent } from "../events/envelope.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
 
 /** An event before the history gave it its cursor. */
 export type EventDraft = Omit<HeraldEvent, "seq">;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { sseMessage, sseStream } from "./sse.ts";
-import { encodeEventFrame } from "../events/envelope.ts";
+import { encodeEventFrame } from "../../events/envelope.ts";
 
 Deno.test("sseMessage names events by type and ids them by seq", () => {
   const frame = encodeEventFrame({

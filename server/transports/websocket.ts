@@ -4,19 +4,24 @@
  * @module
  */
 
-import { decodeFilter, type SubscriptionFilter } from "../events/messages.ts";
-import { parseTopic, type TopicPattern } from "../events/topic.ts";
-import type { Clock } from "../hub/clock.ts";
-import type { Hub } from "../hub/hub.ts";
-import type { Metrics } from "../hub/metrics.ts";
-import type { Client } from "../hub/client.ts";
-import { encodeResumed, type RequestHandler, Session, type SessionLimits } from "../hub/session.ts";
-import type { Transport } from "../hub/transport.ts";
-import type { Config } from "./config.ts";
-import { originAllowed } from "./origin.ts";
-import { logger } from "./log.ts";
-import { httpError } from "./responses.ts";
-import { bearerToken, type SecretToken } from "./token.ts";
+import { decodeFilter, type SubscriptionFilter } from "../../events/messages.ts";
+import { parseTopic, type TopicPattern } from "../../events/topic.ts";
+import type { Clock } from "../../hub/clock.ts";
+import type { Hub } from "../../hub/hub.ts";
+import type { Metrics } from "../../hub/metrics.ts";
+import type { Client } from "../../hub/client.ts";
+import {
+  encodeResumed,
+  type RequestHandler,
+  Session,
+  type SessionLimits,
+} from "../../hub/session.ts";
+import type { Transport } from "../../hub/transport.ts";
+import type { Config } from "../config.ts";
+import { originAllowed } from "../origin.ts";
+import { logger } from "../log.ts";
+import { httpError } from "../responses.ts";
+import { bearerToken, type SecretToken } from "../token.ts";
 
 const log = logger("websocket");
 

@@ -11,7 +11,7 @@ import { isJsonObject, type JsonObject, type JsonValue } from "../events/json.ts
 import { decodeFilter, matchesFilter } from "../events/messages.ts";
 import { parseTopic, topicMatches } from "../events/topic.ts";
 import type { Client } from "../hub/client.ts";
-import { formatCursor } from "../hub/history.ts";
+import { formatCursor } from "../hub/history/history.ts";
 import type { Hub } from "../hub/hub.ts";
 import { RequestError, type RequestHandler } from "../hub/session.ts";
 

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { type Bus, MemoryBus } from "../hub/bus.ts";
-import { BroadcastBus } from "../hub/bus_broadcast.ts";
-import type { Config } from "./config.ts";
+import { type Bus, MemoryBus } from "./bus.ts";
+import { BroadcastBus } from "./broadcast.ts";
+import type { Config } from "../../server/config.ts";
 
 /** The bus settings of a config. */
 export type BusConfig = Pick<
@@ -27,8 +27,8 @@ export type BusConfig = Pick<
  *
  * @example
  * ```ts
- * import { createBus } from "./buses.ts";
- * import { loadConfig } from "./config.ts";
+ * import { createBus } from "./create.ts";
+ * import { loadConfig } from "../../server/config.ts";
  * const bus = await createBus(loadConfig({}), crypto.randomUUID());
  * ```
  */
@@ -39,7 +39,7 @@ export async function createBus(config: BusConfig, node: string): Promise<Bus> {
     case "broadcast":
       return new BroadcastBus({ node, maxBatch: config.busBatchMax });
     case "redis": {
-      const { RedisBus } = await import("../hub/bus_redis.ts");
+      const { RedisBus } = await import("./redis.ts");
       return new RedisBus({
         node,
         url: config.redisUrl,

@@ -15,8 +15,8 @@
  */
 
 import type { RedisClientType } from "redis";
-import { encodeEventFrame } from "../events/envelope.ts";
-import type { Clock } from "./clock.ts";
+import { encodeEventFrame } from "../../events/envelope.ts";
+import type { Clock } from "../clock.ts";
 import {
   collectPage,
   type EventDraft,
@@ -30,7 +30,7 @@ import {
   type StoredEvent,
   windowFor,
 } from "./history.ts";
-import type { RetentionLimits } from "./history_memory.ts";
+import type { RetentionLimits } from "./memory.ts";
 
 const SEQ_HOLE = '"seq":""';
 /** Entries fetched per round trip while reading. */

@@ -22,9 +22,9 @@
  * @module
  */
 
-import type { HeraldEvent } from "../events/envelope.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
 import { getLogger } from "@logtape/logtape";
-import { type EarlierByIndex, OriginTracker, TickBatcher } from "./_bus_common.ts";
+import { type EarlierByIndex, OriginTracker, TickBatcher } from "./_common.ts";
 import { type Bus, type BusReceiver, BusUnavailableError, type EarlierAcceptances } from "./bus.ts";
 
 const log = getLogger(["herald", "bus"]);

@@ -15,8 +15,8 @@
  * @module
  */
 
-import type { HeraldEvent } from "../events/envelope.ts";
-import type { Clock } from "./clock.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
+import type { Clock } from "../clock.ts";
 import {
   collectPage,
   type EventDraft,
@@ -30,8 +30,8 @@ import {
   type StoredEvent,
   windowFor,
 } from "./history.ts";
-import { encodeEventFrame } from "../events/envelope.ts";
-import type { RetentionLimits } from "./history_memory.ts";
+import { encodeEventFrame } from "../../events/envelope.ts";
+import type { RetentionLimits } from "./memory.ts";
 
 /** Deno KV's largest value (64 KiB) less the room the store time and encoding take. */
 export const KV_MAX_FRAME_BYTES = 65_536 - 64;

@@ -8,8 +8,8 @@
  * @module
  */
 
-import { encodeEventFrame, type HeraldEvent } from "../events/envelope.ts";
-import type { Clock } from "./clock.ts";
+import { encodeEventFrame, type HeraldEvent } from "../../events/envelope.ts";
+import type { Clock } from "../clock.ts";
 import {
   type EventDraft,
   formatCursor,

@@ -20,8 +20,8 @@
  * @module
  */
 
-import type { HeraldEvent } from "../events/envelope.ts";
-import type { Acceptance } from "./idempotency.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
+import type { Acceptance } from "../idempotency.ts";
 
 /** Earlier acceptances by event id, for producer ids another node accepted first. */
 export type EarlierAcceptances = ReadonlyMap<string, Acceptance>;

@@ -40,10 +40,10 @@
 
 import { getLogger } from "@logtape/logtape";
 import { createClient } from "redis";
-import type { HeraldEvent } from "../events/envelope.ts";
-import { type EarlierByIndex, OriginTracker, TickBatcher } from "./_bus_common.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
+import { type EarlierByIndex, OriginTracker, TickBatcher } from "./_common.ts";
 import { type Bus, type BusReceiver, BusUnavailableError, type EarlierAcceptances } from "./bus.ts";
-import type { Acceptance } from "./idempotency.ts";
+import type { Acceptance } from "../idempotency.ts";
 
 const log = getLogger(["herald", "bus"]);
 
