@@ -19,6 +19,7 @@ export const DISCONNECT = {
   shutdown: { code: 1001, reason: "server shutting down", reconnect: true },
   binaryFrame: { code: 1003, reason: "binary frames are not supported", reconnect: false },
   messageTooBig: { code: 1009, reason: "message too big", reconnect: true },
+  internal: { code: 1011, reason: "internal error", reconnect: true },
   slowConsumer: { code: 4008, reason: "slow consumer", reconnect: true },
   eventsLost: { code: 4009, reason: "events were lost between nodes", reconnect: true },
 } as const satisfies Record<string, Disconnect>;

@@ -7,9 +7,11 @@
 
 import { DISCONNECT, type Disconnect } from "../events/codes.ts";
 import { encodeLagged } from "../events/messages.ts";
+import { getLogger } from "@logtape/logtape";
 import type { Clock } from "./clock.ts";
 import { compareCursors } from "./history/history.ts";
 import type { Metrics } from "./metrics.ts";
+import type { Principal } from "./principal.ts";
 import { type DropReason, enqueue, type OverflowPolicy } from "./overflow.ts";
 import { type Delivery, DeliveryQueue } from "./queue.ts";
 import type { Subscription } from "./subscriptions.ts";
@@ -28,12 +30,7 @@ export interface ClientLimits {
   readonly drainPollMs: number;
 }
 
-/** Who a client is; filled in by the layer that authenticated it. */
-export interface Principal {
-  readonly tenant: string;
-  /** May publish over this connection. */
-  readonly canPublish: boolean;
-}
+const log = getLogger(["herald", "client"]);
 
 let nextClientId = 1;
 
@@ -300,7 +297,10 @@ export class Client {
   #startPump(): void {
     if (this.#pumping || this.#closed) return;
     this.#pumping = true;
-    this.#pump().catch(() => this.close(DISCONNECT.shutdown));
+    this.#pump().catch((error: unknown) => {
+      log.error("A client's pump failed: {error}", { client: this.id, error });
+      this.close(DISCONNECT.internal);
+    });
   }
 
   /** Drains the queue into the transport, then ends; `#startPump` runs it again when needed. */

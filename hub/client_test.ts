@@ -3,6 +3,7 @@ import { waitFor } from "../tests/_harness.ts";
 import { Client, type ClientLimits } from "./client.ts";
 import { ManualClock } from "./clock.ts";
 import { Metrics } from "./metrics.ts";
+import { principal } from "./principal.ts";
 import type { Transport } from "./transport.ts";
 
 /** A transport that buffers what it is sent until `drain()`, and counts buffer readings. */
@@ -38,7 +39,7 @@ const LIMITS: ClientLimits = {
 };
 
 function connect(transport: Transport, limits: ClientLimits, clock = new ManualClock()) {
-  return new Client(transport, { tenant: "t", canPublish: false }, "test", {
+  return new Client(transport, principal("t", "test", false), "test", {
     limits,
     clock,
     metrics: new Metrics(),

@@ -9,7 +9,8 @@ import { encodeEventFrame, type EventInput, type HeraldEvent } from "../events/e
 import { matchesFilter, type SubscriptionFilter } from "../events/messages.ts";
 import { topicMatches, type TopicPattern } from "../events/topic.ts";
 import type { Bus, BusReceiver } from "./bus/bus.ts";
-import { Client, type ClientLimits, type Principal } from "./client.ts";
+import { Client, type ClientLimits } from "./client.ts";
+import type { Principal } from "./principal.ts";
 import type { Clock } from "./clock.ts";
 import {
   compareCursors,
@@ -240,7 +241,7 @@ export class Hub implements BusReceiver {
    * they go to the bus and are delivered locally, in cursor order. A retried id within the
    * idempotency window is answered with its first acceptance and not delivered again. Rejects
    * with `EventTooLargeError` or `HistoryUnavailableError` (nothing stored or delivered) or
-   * `BusUnavailableError` (stored in history, delivered nowhere live; see docs/history.md).
+   * `BusUnavailableError` (stored in history, delivered nowhere live; see "The bus between nodes" in docs/operations.md).
    */
   async publish(tenant: string, inputs: readonly EventInput[]): Promise<Acceptance[]> {
     const drafts: EventDraft[] = [];

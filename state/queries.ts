@@ -13,7 +13,8 @@ import { parseTopic, topicMatches } from "../events/topic.ts";
 import type { Client } from "../hub/client.ts";
 import { formatCursor } from "../hub/history/history.ts";
 import type { Hub } from "../hub/hub.ts";
-import { RequestError, type RequestHandler } from "../hub/session.ts";
+import { RequestError } from "../hub/errors.ts";
+import type { RequestHandler } from "../hub/session.ts";
 
 /** Parameters a query reads, from a request payload or a query string. */
 export type QueryParams = Readonly<Record<string, unknown>>;

@@ -16,6 +16,8 @@ import type { Hub } from "../../hub/hub.ts";
 import type { Transport } from "../../hub/transport.ts";
 import type { Config } from "../config.ts";
 import { originAllowed } from "../origin.ts";
+import type { Authenticator } from "../auth.ts";
+import { refuse } from "../errors.ts";
 import { httpError } from "../responses.ts";
 import { readQuery, subscribeInitial } from "./websocket.ts";
 
@@ -23,7 +25,8 @@ import { readQuery, subscribeInitial } from "./websocket.ts";
 export interface SseDeps {
   readonly hub: Hub;
   readonly config: Pick<Config, "allowedOrigins" | "sseHeartbeatSeconds">;
-  readonly tenant: string;
+  /** Decides who reads the stream, and so its tenant. */
+  readonly auth: Authenticator;
 }
 
 const encoder = new TextEncoder();
@@ -100,19 +103,21 @@ export function sseStream(onCancel: () => void): SseStream {
 }
 
 /** Handles `GET /events/stream`. */
-export function handleSse(request: Request, deps: SseDeps): Response {
+export async function handleSse(request: Request, deps: SseDeps): Promise<Response> {
   if (!originAllowed(request.headers.get("origin"), deps.config.allowedOrigins)) {
     return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
   }
   const url = new URL(request.url);
   const initial = readQuery(url);
   if (typeof initial === "string") return httpError("bad_request", initial);
+  const authentication = await deps.auth.authenticate(request, "read");
+  if (!authentication.ok) return refuse(authentication.refusal);
   const since = request.headers.get("last-event-id") ?? initial.since;
   let closed = () => {};
   const stream = sseStream(() => closed());
   const client = deps.hub.connect(
     stream.transport,
-    { tenant: deps.tenant, canPublish: false },
+    authentication.principal,
     "sse",
   );
   closed = () => client.transportClosed();

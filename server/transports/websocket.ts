@@ -21,7 +21,8 @@ import type { Config } from "../config.ts";
 import { originAllowed } from "../origin.ts";
 import { logger } from "../log.ts";
 import { httpError } from "../responses.ts";
-import { bearerToken, type SecretToken } from "../token.ts";
+import type { Authenticator } from "../auth.ts";
+import { refuse } from "../errors.ts";
 
 const log = logger("websocket");
 
@@ -33,8 +34,8 @@ export interface WebSocketDeps {
   readonly config: Pick<Config, "allowedOrigins" | "pingIntervalSeconds">;
   readonly sessionLimits: SessionLimits;
   readonly requests: ReadonlyMap<string, RequestHandler>;
-  readonly publishToken: SecretToken;
-  readonly tenant: string;
+  /** Decides who the connection acts as (and whether it may publish). */
+  readonly auth: Authenticator;
 }
 
 /** Subscriptions asked for in the query string. */
@@ -111,7 +112,7 @@ export function subscribeInitial(hub: Hub, client: Client, initial: InitialSubsc
 }
 
 /** Handles a request for `/ws`. */
-export function handleWebSocket(request: Request, deps: WebSocketDeps): Response {
+export async function handleWebSocket(request: Request, deps: WebSocketDeps): Promise<Response> {
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return httpError("upgrade_required", "/ws speaks WebSocket only", {}, { upgrade: "websocket" });
   }
@@ -121,11 +122,9 @@ export function handleWebSocket(request: Request, deps: WebSocketDeps): Response
   const url = new URL(request.url);
   const initial = readQuery(url);
   if (typeof initial === "string") return httpError("bad_request", initial);
-  const presented = bearerToken(request) ?? url.searchParams.get("token");
-  const canPublish = deps.publishToken.matches(presented);
-  if (presented !== null && !canPublish) {
-    return httpError("unauthorized", "the token presented is not valid");
-  }
+  const authentication = await deps.auth.authenticate(request, "connect");
+  if (!authentication.ok) return refuse(authentication.refusal);
+  const { principal } = authentication;
   // Deno pings after idleTimeout/2 of silence and closes at idleTimeout without a pong.
   const { socket, response } = Deno.upgradeWebSocket(request, {
     idleTimeout: deps.config.pingIntervalSeconds * 2,
@@ -134,7 +133,7 @@ export function handleWebSocket(request: Request, deps: WebSocketDeps): Response
   socket.onopen = () => {
     const client = deps.hub.connect(
       new SocketTransport(socket),
-      { tenant: deps.tenant, canPublish },
+      principal,
       "websocket",
     );
     session = new Session(deps.hub, client, {
