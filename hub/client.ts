@@ -9,11 +9,11 @@ import { DISCONNECT, type Disconnect } from "../events/codes.ts";
 import { encodeLagged } from "../events/messages.ts";
 import { getLogger } from "@logtape/logtape";
 import type { Clock } from "./clock.ts";
-import { compareCursors } from "./history/history.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Principal } from "./principal.ts";
 import { type DropReason, enqueue, type OverflowPolicy } from "./overflow.ts";
-import { type Delivery, DeliveryQueue } from "./queue.ts";
+import { type Delivery, DeliveryQueue, type Taken } from "./queue.ts";
+import { ResumeSeam, SKIPPED } from "./resume.ts";
 import type { Subscription } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
 
@@ -41,13 +41,10 @@ export class Client {
   readonly transportName: string;
   /** Keyed by topic, appId and namespace, so the same subscription twice is one. */
   readonly subscriptions = new Map<string, Subscription<Client>>();
-  /** True while the client holds only the `*` subscription it got for connecting without a topic. */
-  implicitAll = false;
   /** Number of the last event routed to this client, to deliver each event once. */
   lastEventNo = 0;
-  /** Cursors of the first and last live events routed under the implicit `*` (null before any). */
-  firstSeq: string | null = null;
-  lastSeq: string | null = null;
+  /** Resume's side of this connection: its implicit `*`, held live events, what it has. */
+  readonly seam: ResumeSeam;
   readonly queue: DeliveryQueue;
   readonly #transport: Transport;
   readonly #limits: ClientLimits;
@@ -59,14 +56,6 @@ export class Client {
    * dropped from the held queue during a replay. Announced before the next frame written.
    */
   #lostOutsideQueue = 0;
-  /**
-   * Live events held back while a replay runs (see `hold`); null when none runs. Bounded like
-   * the client's queue and under the same overflow policy.
-   */
-  #held: DeliveryQueue | null = null;
-  #holds = 0;
-  /** The client has every event up to this cursor (resumed from or replayed): skip those. */
-  #replayedUpTo: string | null = null;
   #dropReason: DropReason = "drop_oldest";
   #closed = false;
   #pumpHolding = false;
@@ -99,6 +88,12 @@ export class Client {
     this.#metrics = deps.metrics;
     this.#onClose = deps.onClose;
     this.queue = new DeliveryQueue(deps.limits.bufferEvents);
+    // Held live events are bounded like the queue and under the same overflow policy.
+    this.seam = new ResumeSeam(deps.limits.bufferEvents);
+  }
+
+  get tenant(): string {
+    return this.principal.tenant;
   }
 
   get closed(): boolean {
@@ -170,56 +165,28 @@ export class Client {
   }
 
   /**
-   * A live event for this client: queued, or held back while a replay runs. The hold is bounded
-   * like the queue: past `bufferEvents` held events the overflow policy applies to it too.
+   * A live event for this client: queued, held back while a replay runs (bounded like the
+   * queue, under the same overflow policy), or skipped when a replay carried it.
    */
   route(delivery: Delivery & { readonly seq: string }): void {
-    const seq = delivery.seq;
-    if (this.#replayedUpTo !== null) {
-      // Routing follows cursor order, so a live event at or before the last replayed cursor was
-      // in the replay's read (it may have waited in the cursor order while the history was read).
-      const order = compareCursors(seq, this.#replayedUpTo);
-      if (order !== null && order <= 0) return;
-      this.#replayedUpTo = null;
-    }
-    if (this.implicitAll) {
-      // Read only when this connection resumes while it still holds the implicit `*`.
-      this.firstSeq ??= seq;
-      this.lastSeq = seq;
-    }
-    if (this.#held === null) this.deliver(delivery);
-    else this.#offer(this.#held, delivery);
-  }
-
-  /** Starts holding live events back until the matching `release` (replays nest). */
-  hold(): void {
-    this.#holds++;
-    this.#held ??= new DeliveryQueue(this.#limits.bufferEvents);
-  }
-
-  /**
-   * Ends one hold. `since` is the cursor the client resumed from, when the history could place
-   * it (the client has everything up to it), and `replayed` the cursors the replay delivered: neither is delivered again, whether it was
-   * held or arrives later (another node's event can reach this node after the client resumed).
-   * When the last hold ends, the held events are queued in order.
-   */
-  release(since: string | null, replayed: Iterable<string>): void {
-    if (since !== null) this.#raiseReplayedUpTo(since);
-    for (const seq of replayed) this.#raiseReplayedUpTo(seq);
-    if (--this.#holds > 0) return;
-    const held = this.#held;
-    this.#held = null;
-    const upTo = this.#replayedUpTo;
-    for (let taken = held?.shift(); taken !== undefined; taken = held?.shift()) {
-      this.#lostOutsideQueue += taken.droppedBefore;
-      const order = upTo === null ? null : compareCursors(taken.delivery.seq ?? "", upTo);
-      if (order === null || order > 0) this.deliver(taken.delivery);
+    switch (this.seam.admit(delivery.seq)) {
+      case "deliver":
+        this.deliver(delivery);
+        return;
+      case "hold":
+        this.#offer(this.seam.held!, delivery);
+        return;
+      case "skip":
+        return;
     }
   }
 
-  #raiseReplayedUpTo(seq: string): void {
-    const order = this.#replayedUpTo === null ? 1 : compareCursors(seq, this.#replayedUpTo);
-    if (order !== null && order > 0) this.#replayedUpTo = seq;
+  /** Delivers the live events a replay held back, with the drops announced where they were. */
+  deliverReleased(released: readonly Taken[]): void {
+    for (const { delivery, droppedBefore } of released) {
+      this.#lostOutsideQueue += droppedBefore;
+      if (delivery !== SKIPPED) this.deliver(delivery);
+    }
   }
 
   /**

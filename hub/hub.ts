@@ -6,26 +6,20 @@
 
 import { type Disconnect } from "../events/codes.ts";
 import { encodeEventFrame, type EventInput, type HeraldEvent } from "../events/envelope.ts";
-import { matchesFilter, type SubscriptionFilter } from "../events/messages.ts";
-import { topicMatches, type TopicPattern } from "../events/topic.ts";
+import type { SubscriptionFilter } from "../events/messages.ts";
+import type { TopicPattern } from "../events/topic.ts";
 import type { Bus, BusReceiver } from "./bus/bus.ts";
 import { Client, type ClientLimits } from "./client.ts";
 import type { Principal } from "./principal.ts";
 import type { Clock } from "./clock.ts";
-import {
-  compareCursors,
-  type EventDraft,
-  type History,
-  type LostReason,
-  parseCursor,
-  type StoredEvent,
-} from "./history/history.ts";
+import { type EventDraft, type History, parseCursor, type StoredEvent } from "./history/history.ts";
 import { type Acceptance, IdempotencyWindow } from "./idempotency.ts";
 import type { Metrics } from "./metrics.ts";
 import type { LiveState } from "../state/state.ts";
 import { type Subscription, SubscriptionIndex } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
 import { CursorOrder, type Fill } from "./cursor_order.ts";
+import { resume, type ResumeDeps, type ResumeOutcome } from "./resume.ts";
 
 /**
  * An event's delivery, built once and shared by every client it goes to: the frame, the
@@ -59,15 +53,6 @@ export interface HubOptions {
   readonly reorderMaxPending: number;
 }
 
-/** How a resume ended: `recovered` false means the client must load a snapshot. */
-export type ResumeOutcome =
-  | { readonly recovered: true; readonly replayed: number }
-  | {
-    readonly recovered: false;
-    readonly replayed: 0;
-    readonly reason: LostReason | "too_many" | "unavailable" | "not_shared";
-  };
-
 /** Outcome of subscribing. */
 export type SubscribeResult =
   | { readonly state: "subscribed" }
@@ -84,9 +69,18 @@ export class Hub implements BusReceiver {
   #routed: Promise<void> = Promise.resolve();
   /** With a shared history, events of every node are routed through it in cursor order. */
   readonly #order: CursorOrder | null;
+  readonly #resumeDeps: ResumeDeps;
 
   constructor(options: HubOptions) {
     this.#options = options;
+    this.#resumeDeps = {
+      history: options.history,
+      multiNode: options.bus.kind !== "memory",
+      replayLimit: options.replayLimit,
+      deliveryOf: ({ event, frame }) => deliveryOf(event, frame),
+      count: (outcome) =>
+        options.metrics.resumes.incLabel(outcome.recovered ? "recovered" : outcome.reason),
+    };
     this.#order = options.history.shared
       ? new CursorOrder({
         waitMs: options.reorderWaitMs,
@@ -197,8 +191,8 @@ export class Hub implements BusReceiver {
    * topic replaces its implicit `*`.
    */
   subscribe(client: Client, topic: TopicPattern, filter: SubscriptionFilter): SubscribeResult {
-    if (client.implicitAll) {
-      client.implicitAll = false;
+    if (client.seam.implicitAll) {
+      client.seam.leaveImplicitAll();
       this.#removeAll(client);
     }
     const key = `${topic.topic}\u0000${filter.appId ?? ""}\u0000${filter.namespace ?? ""}`;
@@ -216,10 +210,18 @@ export class Hub implements BusReceiver {
     return { state: "subscribed" };
   }
 
-  /** Subscribes a client that connected without a topic to everything. */
-  subscribeImplicitAll(client: Client, topic: TopicPattern): void {
-    this.subscribe(client, topic, {});
-    client.implicitAll = true;
+  /**
+   * Subscribes a client that just connected to `topics` with `filter`. `implicit`: it named no
+   * topic and got `*`, which its first explicit subscribe replaces.
+   */
+  subscribeInitial(
+    client: Client,
+    topics: readonly TopicPattern[],
+    filter: SubscriptionFilter,
+    implicit: boolean,
+  ): void {
+    for (const topic of topics) this.subscribe(client, topic, filter);
+    if (implicit) client.seam.enterImplicitAll();
   }
 
   /** Removes every subscription of the client to `topic`, whatever its filters. */
@@ -232,7 +234,7 @@ export class Hub implements BusReceiver {
       index?.remove(subscription);
       removed++;
     }
-    if (removed > 0) client.implicitAll = false;
+    if (removed > 0) client.seam.leaveImplicitAll();
     return removed;
   }
 
@@ -311,13 +313,11 @@ export class Hub implements BusReceiver {
   }
 
   /**
-   * Subscribes and replays what the client missed after cursor `since`, then continues live:
-   * no event twice, none missing at the seam. Live events that arrive while the history is read
-   * and the replay is queued are held back, then delivered unless the replay carried them.
-   * `announce` runs once the outcome is known and before the first replayed event is queued (the
-   * subscribe reply goes there). A cursor the history cannot place answers `recovered: false`.
-   * A connection holding only its implicit `*` loses it first; events it already got under
-   * `*` are not replayed again.
+   * Subscribes and replays what the client missed after cursor `since`, then continues live
+   * (see `resume.ts`). `announce` runs once the outcome is known and before the first replayed
+   * event is queued (the subscribe reply goes there). A connection holding only its implicit
+   * `*` loses it first; events it already got under `*` are not replayed again. `implicit`:
+   * the client just connected without a topic and keeps `*` until its first explicit subscribe.
    */
   async resume(
     client: Client,
@@ -325,76 +325,16 @@ export class Hub implements BusReceiver {
     filter: SubscriptionFilter,
     since: string,
     announce: (outcome: ResumeOutcome) => void,
+    implicit = false,
   ): Promise<SubscribeResult> {
-    // Under the implicit `*` every event from the first to the last routed one reached the
-    // client already (routing follows cursor order); those are not replayed again.
-    const { firstSeq, lastSeq } = client;
-    const delivered = client.implicitAll && firstSeq !== null && lastSeq !== null
-      ? (seq: string) =>
-        (compareCursors(seq, firstSeq) ?? -1) >= 0 && (compareCursors(seq, lastSeq) ?? 1) <= 0
-      : () => false;
+    const delivered = client.seam.delivered();
     for (const topic of topics) {
       const result = this.subscribe(client, topic, filter);
       if (result.state === "limit") return result;
     }
-    client.hold();
-    const replayed: string[] = [];
-    let placed = false;
-    try {
-      const match = (event: HeraldEvent) =>
-        matchesFilter(filter, event) && topics.some((topic) => topicMatches(topic, event.type)) &&
-        !delivered(event.seq);
-      const outcome = await this.#replay(client, match, since, replayed, announce);
-      placed = outcome.recovered;
-      this.#options.metrics.resumes.incLabel(outcome.recovered ? "recovered" : outcome.reason);
-    } finally {
-      // Only a cursor the history placed says what the client has (a client can send any).
-      client.release(placed ? since : null, replayed);
-    }
+    if (implicit) client.seam.enterImplicitAll();
+    await resume(this.#resumeDeps, client, topics, filter, since, announce, delivered);
     return { state: "subscribed" };
-  }
-
-  async #replay(
-    client: Client,
-    match: (event: HeraldEvent) => boolean,
-    since: string,
-    replayed: string[],
-    announce: (outcome: ResumeOutcome) => void,
-  ): Promise<ResumeOutcome> {
-    const limit = this.#options.replayLimit;
-    let outcome: ResumeOutcome;
-    let events: readonly StoredEvent[] = [];
-    if (!this.#options.history.shared && this.#options.bus.kind !== "memory") {
-      // This node's history holds only what was published on it, not what other nodes
-      // published: a replay from it would skip their events without saying so.
-      outcome = { recovered: false, replayed: 0, reason: "not_shared" };
-      if (!client.closed) announce(outcome);
-      return outcome;
-    }
-    try {
-      const page = await this.#options.history.read(client.principal.tenant, {
-        since,
-        limit,
-        match,
-      });
-      if (page.state === "lost") {
-        outcome = { recovered: false, replayed: 0, reason: page.reason };
-      } else if (page.truncated) {
-        outcome = { recovered: false, replayed: 0, reason: "too_many" };
-      } else {
-        events = page.events;
-        outcome = { recovered: true, replayed: events.length };
-      }
-    } catch {
-      outcome = { recovered: false, replayed: 0, reason: "unavailable" };
-    }
-    if (client.closed) return outcome;
-    announce(outcome);
-    for (const { event, frame } of events) {
-      if (!(await client.deliverPaced(deliveryOf(event, frame)))) break;
-      replayed.push(event.seq);
-    }
-    return outcome;
   }
 
   /**

@@ -21,7 +21,8 @@ import { getLogger } from "@logtape/logtape";
 import type { Client } from "./client.ts";
 import { classifyError } from "./errors.ts";
 import type { Clock } from "./clock.ts";
-import type { Hub, ResumeOutcome } from "./hub.ts";
+import type { Hub } from "./hub.ts";
+import type { ResumeOutcome } from "./resume.ts";
 import type { Metrics } from "./metrics.ts";
 import { TokenBucket } from "./rate_limit.ts";
 

@@ -100,15 +100,14 @@ class SocketTransport implements Transport {
  * `since` when given (one `subscribed` reply per topic, before the first replayed event).
  */
 export function subscribeInitial(hub: Hub, client: Client, initial: InitialSubscriptions): void {
-  const { topics, filter, since } = initial;
+  const { topics, filter, since, implicit } = initial;
   if (since === null) {
-    for (const topic of topics) hub.subscribe(client, topic, filter);
+    hub.subscribeInitial(client, topics, filter, implicit);
   } else {
     void hub.resume(client, topics, filter, since, (outcome) => {
       for (const topic of topics) client.reply(encodeResumed(undefined, topic.topic, outcome));
-    });
+    }, implicit);
   }
-  client.implicitAll = initial.implicit;
 }
 
 /** Handles a request for `/ws`. */
