@@ -144,10 +144,10 @@ export class Client {
     try {
       if (droppedBefore > 0) {
         const notice = encodeLagged(droppedBefore, this.#dropReason);
-        transport.send(notice);
+        transport.send({ frame: notice, type: "lagged" });
         this.#bufferedBound += frameBytesBound(notice);
       }
-      transport.send(item.frame);
+      transport.send(item);
       this.#bufferedBound += frameBytesBound(item.frame);
     } catch {
       // The socket closed under us; its close event releases the client.
@@ -214,11 +214,14 @@ export class Client {
     this.#dropReason = "bus_gap";
   }
 
-  /** Sends a control reply, or queues it behind the backlog so it keeps its place in line. */
-  reply(frame: string): void {
-    if (this.#canWriteThrough()) this.#write({ frame, key: null }, this.#takeLost());
+  /**
+   * Sends a control reply of message type `type`, or queues it behind the backlog so it keeps
+   * its place in line.
+   */
+  reply(frame: string, type = "response"): void {
+    if (this.#canWriteThrough()) this.#write({ frame, type, key: null }, this.#takeLost());
     else {
-      this.queue.pushControl(frame);
+      this.queue.pushControl(frame, type);
       this.#startPump();
     }
   }

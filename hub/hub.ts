@@ -26,7 +26,12 @@ import { resume, type ResumeDeps, type ResumeOutcome } from "./resume.ts";
  * conflation key (type and appId) and the cursor.
  */
 function deliveryOf(event: HeraldEvent, frame: string) {
-  return { frame, key: `${event.type}\u0000${event.appId ?? ""}`, seq: event.seq };
+  return {
+    frame,
+    type: event.type,
+    key: `${event.type}\u0000${event.appId ?? ""}`,
+    seq: event.seq,
+  };
 }
 
 /** Everything the hub is configured with. */

@@ -6,16 +6,15 @@
  * @module
  */
 
+import type { Outgoing } from "./transport.ts";
+
 /**
  * One frame waiting to be written. Event frames carry their conflation key (type and appId)
  * and are shared by every client the event goes to; control replies have `key: null` and are
  * never dropped or conflated.
  */
-export interface Delivery {
-  readonly frame: string;
+export interface Delivery extends Outgoing {
   readonly key: string | null;
-  /** The event's cursor; absent on control replies. */
-  readonly seq?: string;
 }
 
 /** An item handed to the pump, with how many events were dropped right before it. */
@@ -90,9 +89,9 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
    * Adds a control reply regardless of capacity. Replies are bounded by the inbound message
    * rate limit: each inbound message produces at most one.
    */
-  pushControl(frame: string): void {
+  pushControl(frame: string, type: string): void {
     if (this.#closed) return;
-    this.#append({ frame, key: null });
+    this.#append({ frame, type, key: null });
   }
 
   /** Removes the oldest queued event (not control reply). Returns false when there is none. */

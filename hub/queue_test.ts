@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { enqueue } from "./overflow.ts";
 import { type Delivery, DeliveryQueue } from "./queue.ts";
 
-const event = (frame: string, key = "k"): Delivery => ({ frame, key });
+const event = (frame: string, key = "k"): Delivery => ({ frame, type: "t", key });
 
 async function takeAll(queue: DeliveryQueue, count: number) {
   const taken = [];
@@ -19,7 +19,7 @@ Deno.test("the queue refuses events past capacity but always takes control repli
   assert.equal(queue.offer(event("a")).state, "ok");
   assert.equal(queue.offer(event("b")).state, "ok");
   assert.equal(queue.offer(event("c")).state, "full");
-  queue.pushControl("reply");
+  queue.pushControl("reply", "response");
   assert.equal(queue.depth, 3);
   assert.deepEqual(await takeAll(queue, 3), ["a/0", "b/0", "reply/0"]);
   queue.close();
@@ -39,7 +39,7 @@ Deno.test("a parked iterator is woken by the next item and ends on close", async
 
 Deno.test("drop-oldest skips control replies and counts the gap against the next item", async () => {
   const queue = new DeliveryQueue(2);
-  queue.pushControl("reply");
+  queue.pushControl("reply", "response");
   enqueue(queue, event("a"), "drop-oldest");
   enqueue(queue, event("b"), "drop-oldest");
   const outcome = enqueue(queue, event("c"), "drop-oldest");

@@ -53,8 +53,8 @@ export type Admission = "deliver" | "hold" | "skip";
  * const seam = new ResumeSeam(10);
  * seam.hold();
  * assert.equal(seam.admit("e-3"), "hold");
- * seam.held!.offer({ frame: "3", key: "k", seq: "e-3" });
- * seam.held!.offer({ frame: "4", key: "k", seq: "e-4" });
+ * seam.held!.offer({ frame: "3", type: "t", key: "k", seq: "e-3" });
+ * seam.held!.offer({ frame: "4", type: "t", key: "k", seq: "e-4" });
  * // The replay carried e-1..e-3: only e-4 is released.
  * const released = seam.release("e-0", ["e-1", "e-2", "e-3"]);
  * assert.deepEqual(released.map((taken) => taken.delivery.frame), ["4"]);
@@ -166,7 +166,7 @@ export class ResumeSeam {
 }
 
 /** Stands for a held event the replay carried; only its drop count matters. */
-export const SKIPPED: Delivery = { frame: "", key: null };
+export const SKIPPED: Delivery = { frame: "", type: "skipped", key: null };
 
 /** What the resume of one client needs from it. */
 export interface Resumable {

@@ -13,7 +13,7 @@ function draft(n: number, type = "deploy.step"): EventDraft {
 }
 
 function deliveryOf({ event, frame }: StoredEvent): Delivery & { seq: string } {
-  return { frame, key: event.type, seq: event.seq };
+  return { frame, type: event.type, key: event.type, seq: event.seq };
 }
 
 /** A client as resume sees it: records what it is given, in order, with the announcements. */
@@ -153,12 +153,12 @@ Deno.test("seam: holds nest, and drops in the held queue are announced where the
   seam.hold();
   seam.hold();
   assert.equal(seam.admit("e-2"), "hold");
-  seam.held!.offer({ frame: "2", key: "k", seq: "e-2" });
+  seam.held!.offer({ frame: "2", type: "t", key: "k", seq: "e-2" });
   assert.deepEqual(seam.release(null, []), [], "the outer hold still runs");
   // The held queue is full: the client's overflow policy drops the oldest to make room.
-  assert.equal(seam.held!.offer({ frame: "3", key: "k", seq: "e-3" }).state, "full");
+  assert.equal(seam.held!.offer({ frame: "3", type: "t", key: "k", seq: "e-3" }).state, "full");
   seam.held!.dropOldestEvent();
-  seam.held!.offer({ frame: "3", key: "k", seq: "e-3" });
+  seam.held!.offer({ frame: "3", type: "t", key: "k", seq: "e-3" });
   const released = seam.release("e-1", []);
   assert.deepEqual(released.map((t) => [t.delivery.frame, t.droppedBefore]), [["3", 1]]);
   assert.equal(seam.held, null);

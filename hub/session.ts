@@ -115,7 +115,7 @@ export class Session {
     const requestId = message.requestId;
     switch (message.type) {
       case "ping":
-        client.reply(encodePong(requestId));
+        client.reply(encodePong(requestId), "pong");
         return;
       case "subscribe": {
         if (message.since !== undefined) {
@@ -237,7 +237,7 @@ export class Session {
 
   #fail(error: MessageError): void {
     this.#metrics.errorsSent.incLabel(error.code);
-    this.client.reply(encodeError(error));
+    this.client.reply(encodeError(error), "error");
   }
 }
 

@@ -13,7 +13,7 @@
  */
 
 import type { Hub } from "../../hub/hub.ts";
-import type { Transport } from "../../hub/transport.ts";
+import type { Outgoing, Transport } from "../../hub/transport.ts";
 import type { Config } from "../config.ts";
 import { originAllowed } from "../origin.ts";
 import type { Authenticator } from "../auth.ts";
@@ -30,20 +30,23 @@ export interface SseDeps {
 }
 
 const encoder = new TextEncoder();
-const SEQ_MARK = ',"seq":"';
-
 /**
- * Turns one hub frame into an SSE message. Event frames are written by `encodeEventFrame`
- * with `type` first and `seq` just before `timestamp`, so both are read off the string without
- * parsing it; any other frame is named by its `type` and carries no id.
+ * Turns one outgoing frame into an SSE message: named by its type, with the event's cursor as
+ * its id (replies and notices have none). The frame is not parsed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sseMessage } from "./sse.ts";
+ * const frame = '{"type":"deploy.step","seq":"e1-7"}';
+ * assert.equal(
+ *   sseMessage({ frame, type: "deploy.step", seq: "e1-7" }),
+ *   `event: deploy.step\nid: e1-7\ndata: ${frame}\n\n`,
+ * );
+ * ```
  */
-export function sseMessage(frame: string): string {
-  const typeEnd = frame.indexOf('"', 9);
-  const type = frame.startsWith('{"type":"') && typeEnd > 9 ? frame.slice(9, typeEnd) : "message";
-  const seqAt = frame.lastIndexOf(SEQ_MARK);
-  if (seqAt === -1) return `event: ${type}\ndata: ${frame}\n\n`;
-  const seqStart = seqAt + SEQ_MARK.length;
-  const seq = frame.slice(seqStart, frame.indexOf('"', seqStart));
+export function sseMessage({ frame, type, seq }: Outgoing): string {
+  if (seq === undefined) return `event: ${type}\ndata: ${frame}\n\n`;
   return `event: ${type}\nid: ${seq}\ndata: ${frame}\n\n`;
 }
 
@@ -88,7 +91,7 @@ export function sseStream(onCancel: () => void): SseStream {
     if (open) controller.enqueue(encoder.encode(text));
   };
   const transport: Transport = {
-    send: (frame) => write(sseMessage(frame)),
+    send: (outgoing) => write(sseMessage(outgoing)),
     get bufferedAmount() {
       return open ? Math.max(0, -(controller.desiredSize ?? 0)) : 0;
     },

@@ -16,7 +16,7 @@ import {
   Session,
   type SessionLimits,
 } from "../../hub/session.ts";
-import type { Transport } from "../../hub/transport.ts";
+import type { Outgoing, Transport } from "../../hub/transport.ts";
 import type { Config } from "../config.ts";
 import { originAllowed } from "../origin.ts";
 import { logger } from "../log.ts";
@@ -82,8 +82,8 @@ class SocketTransport implements Transport {
     this.#socket = socket;
   }
 
-  send(frame: string): void {
-    this.#socket.send(frame);
+  send(outgoing: Outgoing): void {
+    this.#socket.send(outgoing.frame);
   }
 
   get bufferedAmount(): number {
