@@ -99,6 +99,11 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
   const node = overrides.node ?? crypto.randomUUID();
   const bus = overrides.bus ?? new MemoryBus();
   const metrics = new Metrics();
+  const history = createHistory(config, clock);
+  const state = new LiveState({
+    maxEntries: config.stateMaxEntries,
+    maxSteps: config.stateMaxSteps,
+  });
   const hub = new Hub({
     limits: {
       bufferEvents: config.clientBuffer,
@@ -113,19 +118,21 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
     clock,
     metrics,
     bus,
-    history: createHistory(config, clock),
+    history,
     replayLimit: config.replayLimit,
     reorderWaitMs: config.reorderWaitMs,
     reorderMaxPending: config.reorderMaxPending,
-    state: new LiveState({ maxEntries: config.stateMaxEntries, maxSteps: config.stateMaxSteps }),
+    consumers: [state],
+    quietMax: config.historySize,
   });
-  const requests = requestHandlers(hub, config.historyReadLimit);
+  const sources = { state, history };
+  const requests = requestHandlers(sources, config.historyReadLimit);
   // Test-only request topics (HERALD_DEBUG_HOOKS=1), never on by default.
   if (config.debugHooks) {
     for (const [topic, handler] of debugRequests(node)) requests.set(topic, handler);
   }
   const auth = new PublishTokenAuth(new SecretToken(token));
-  return createApp({ config, node, hub, metrics, clock, auth, requests });
+  return createApp({ config, node, hub, sources, metrics, clock, auth, requests });
 }
 
 /**

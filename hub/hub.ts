@@ -15,10 +15,10 @@ import type { Clock } from "./clock.ts";
 import { type EventDraft, type History, parseCursor, type StoredEvent } from "./history/history.ts";
 import { type Acceptance, IdempotencyWindow } from "./idempotency.ts";
 import type { Metrics } from "./metrics.ts";
-import type { LiveState } from "../state/state.ts";
 import { type Subscription, SubscriptionIndex } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
 import { CursorOrder, type Fill } from "./cursor_order.ts";
+import { QuietCursors } from "./quiet.ts";
 import { resume, type ResumeDeps, type ResumeOutcome } from "./resume.ts";
 
 /**
@@ -32,6 +32,12 @@ function deliveryOf(event: HeraldEvent, frame: string) {
     key: `${event.type}\u0000${event.appId ?? ""}`,
     seq: event.seq,
   };
+}
+
+/** Something fed every routed event, in cursor order, on every node. */
+export interface EventConsumer {
+  /** Folds `event` in; false when it changes nothing anyone should see (it is not broadcast). */
+  apply(event: HeraldEvent): boolean;
 }
 
 /** Everything the hub is configured with. */
@@ -50,8 +56,13 @@ export interface HubOptions {
   readonly history: History;
   /** Most events one resume replays; past it the client is told `recovered: false`. */
   readonly replayLimit: number;
-  /** Current state folded from every routed event. */
-  readonly state: LiveState;
+  /**
+   * Fed every routed event in cursor order (live state); any of them may keep an event from
+   * being broadcast, live and in replays alike.
+   */
+  readonly consumers: readonly EventConsumer[];
+  /** Quiet cursors remembered per tenant; the history's retention in events. */
+  readonly quietMax: number;
   /** With a shared history: how long an event may wait for an earlier cursor (see CursorOrder). */
   readonly reorderWaitMs: number;
   /** With a shared history: events one tenant may hold waiting before the hole is filled. */
@@ -75,14 +86,17 @@ export class Hub implements BusReceiver {
   /** With a shared history, events of every node are routed through it in cursor order. */
   readonly #order: CursorOrder | null;
   readonly #resumeDeps: ResumeDeps;
+  readonly #quiet: QuietCursors;
 
   constructor(options: HubOptions) {
     this.#options = options;
+    this.#quiet = new QuietCursors(options.quietMax);
     this.#resumeDeps = {
       history: options.history,
       multiNode: options.bus.kind !== "memory",
       replayLimit: options.replayLimit,
       deliveryOf: ({ event, frame }) => deliveryOf(event, frame),
+      quiet: (event) => this.#quiet.has(event.tenant, event.seq),
       count: (outcome) =>
         options.metrics.resumes.incLabel(outcome.recovered ? "recovered" : outcome.reason),
     };
@@ -156,21 +170,17 @@ export class Hub implements BusReceiver {
     return this.#options.history;
   }
 
-  get state(): LiveState {
-    return this.#options.state;
-  }
-
   /**
    * Opens the history, rebuilds state from what it retains (a durable history survives
    * restarts), then starts the bus. Call once before serving.
    */
   async start(): Promise<void> {
-    const { history, state } = this.#options;
+    const { history } = this.#options;
     await history.start();
     for (const tenant of await history.tenants()) {
       const page = await history.read(tenant, { since: null, limit: Number.MAX_SAFE_INTEGER });
       if (page.state !== "ok") continue;
-      for (const stored of page.events) state.apply(stored.event);
+      for (const stored of page.events) this.#fold(stored.event);
       const last = page.events.at(-1);
       const cursor = last === undefined ? null : parseCursor(last.event.seq);
       if (cursor !== null) this.#order?.startAfter(tenant, cursor.epoch, cursor.n);
@@ -393,7 +403,7 @@ export class Hub implements BusReceiver {
   }
 
   #route(event: HeraldEvent, frame: string): void {
-    if (!this.#options.state.apply(event)) {
+    if (!this.#fold(event)) {
       this.#options.metrics.statusUnchanged.inc();
       return;
     }
@@ -407,6 +417,16 @@ export class Hub implements BusReceiver {
       client.lastEventNo = eventNo;
       client.route(delivery);
     });
+  }
+
+  /** Feeds the consumers; false (and remembered) when one of them keeps the event quiet. */
+  #fold(event: HeraldEvent): boolean {
+    let broadcast = true;
+    for (const consumer of this.#options.consumers) {
+      if (!consumer.apply(event)) broadcast = false;
+    }
+    if (!broadcast) this.#quiet.add(event.tenant, event.seq);
+    return broadcast;
   }
 
   #indexFor(tenant: string): SubscriptionIndex<Client> {

@@ -4,7 +4,8 @@
  * missing at the seam. Everything that decides this lives here:
  *
  * - what to replay: the retained events after `since` that match the subscription, minus what
- *   the connection already received under its implicit `*` ({@linkcode ResumeSeam.delivered});
+ *   the connection already received under its implicit `*` ({@linkcode ResumeSeam.delivered})
+ *   and what routing kept quiet (a repeated `resource.status`: no client sees it, live or not);
  * - whether it can: {@linkcode ResumeOutcome}, `recovered: false` with a reason when the
  *   history cannot place the cursor, holds more than the replay limit, is unreachable, or is
  *   not shared between nodes;
@@ -188,6 +189,8 @@ export interface ResumeDeps {
   readonly replayLimit: number;
   /** An event's delivery, shared with live routing. */
   readonly deliveryOf: (stored: StoredEvent) => Delivery;
+  /** Events routing kept quiet (not broadcast live): a replay leaves them out too. */
+  readonly quiet: (event: HeraldEvent) => boolean;
   /** Counts the outcome (`recovered` or the reason). */
   readonly count: (outcome: ResumeOutcome) => void;
 }
@@ -233,7 +236,7 @@ export async function resume(
   try {
     const match = (event: HeraldEvent) =>
       matchesFilter(filter, event) && topics.some((topic) => topicMatches(topic, event.type)) &&
-      !delivered(event.seq);
+      !delivered(event.seq) && !deps.quiet(event);
     outcome = await replay(deps, client, match, since, replayed, announce);
     deps.count(outcome);
   } finally {

@@ -56,6 +56,7 @@ function setUp(overrides: Partial<ResumeDeps> = {}) {
     multiNode: false,
     replayLimit: 10,
     deliveryOf,
+    quiet: () => false,
     count: (outcome) => counted.push(outcome),
     ...overrides,
   };

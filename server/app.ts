@@ -10,7 +10,14 @@ import type { Clock } from "../hub/clock.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { Metrics } from "../hub/metrics.ts";
 import type { RequestHandler } from "../hub/session.ts";
-import { appQuery, appsQuery, historyQuery, paramsOf, stateQuery } from "../state/queries.ts";
+import {
+  appQuery,
+  appsQuery,
+  historyQuery,
+  paramsOf,
+  type Sources,
+  stateQuery,
+} from "../state/queries.ts";
 import type { Access, Authenticator, Principal } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { answerError, refuse } from "./errors.ts";
@@ -36,6 +43,8 @@ export interface AppParts {
   /** This node's id; the one the bus was built with. */
   readonly node: string;
   readonly hub: Hub;
+  /** Live state and history, for the REST reads. */
+  readonly sources: Sources;
   readonly metrics: Metrics;
   readonly clock: Clock;
   /** Turns every request into a principal or a refusal. */
@@ -48,7 +57,7 @@ const APP_ROUTE = new URLPattern({ pathname: "/apps/:appId" });
 
 /** Builds the application from its parts. */
 export function createApp(parts: AppParts): App {
-  const { config, hub, metrics, clock, auth, requests, node } = parts;
+  const { config, hub, sources, metrics, clock, auth, requests, node } = parts;
   const sessionLimits = {
     maxMessageBytes: config.maxMessageBytes,
     messageRate: config.messageRate,
@@ -91,16 +100,16 @@ export function createApp(parts: AppParts): App {
         return handleSse(request, { hub, config, auth });
       case "/state":
         if (method !== "GET") return methodNotAllowed("GET");
-        return read(request, (principal) => stateQuery(hub, principal.tenant, paramsOf(url)));
+        return read(request, (principal) => stateQuery(sources, principal.tenant, paramsOf(url)));
       case "/apps":
         if (method !== "GET") return methodNotAllowed("GET");
-        return read(request, (principal) => appsQuery(hub, principal.tenant));
+        return read(request, (principal) => appsQuery(sources, principal.tenant));
       case "/history":
         if (method !== "GET") return methodNotAllowed("GET");
         return read(
           request,
           (principal) =>
-            historyQuery(hub, principal.tenant, paramsOf(url), config.historyReadLimit),
+            historyQuery(sources, principal.tenant, paramsOf(url), config.historyReadLimit),
         );
       case "/health":
         return json({ status: "ok" });
@@ -117,7 +126,7 @@ export function createApp(parts: AppParts): App {
         if (appRoute !== null) {
           if (method !== "GET") return methodNotAllowed("GET");
           const appId = decodeURIComponent(appRoute.pathname.groups.appId!);
-          return read(request, (principal) => appQuery(hub, principal.tenant, appId));
+          return read(request, (principal) => appQuery(sources, principal.tenant, appId));
         }
         return httpError("not_found", `no route for ${pathname}`);
       }
