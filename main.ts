@@ -97,7 +97,7 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
   }
   const clock = overrides.clock ?? systemClock;
   const node = overrides.node ?? crypto.randomUUID();
-  const bus = overrides.bus ?? new MemoryBus();
+  const bus = overrides.bus ?? new MemoryBus(node);
   const metrics = new Metrics();
   const history = createHistory(config, clock);
   const state = new LiveState({

@@ -8,7 +8,7 @@ import { type Disconnect } from "../events/codes.ts";
 import { encodeEventFrame, type EventInput, type HeraldEvent } from "../events/envelope.ts";
 import type { SubscriptionFilter } from "../events/messages.ts";
 import type { TopicPattern } from "../events/topic.ts";
-import type { Bus, BusReceiver } from "./bus/bus.ts";
+import type { Bus, BusReceiver, DirectedMessage } from "./bus/bus.ts";
 import { Client, type ClientLimits } from "./client.ts";
 import type { Principal } from "./principal.ts";
 import type { Clock } from "./clock.ts";
@@ -87,6 +87,7 @@ export class Hub implements BusReceiver {
   readonly #order: CursorOrder | null;
   readonly #resumeDeps: ResumeDeps;
   readonly #quiet: QuietCursors;
+  #onMessage: ((from: string, message: DirectedMessage) => void) | null = null;
 
   constructor(options: HubOptions) {
     this.#options = options;
@@ -362,6 +363,19 @@ export class Hub implements BusReceiver {
       if (keyed.size > 0 && keyed.has(event.id)) this.#idempotency.remember(event.tenant, event);
       this.#routeInOrder({ event, frame: encodeEventFrame(event) });
     }
+  }
+
+  /**
+   * Bus receiver: a message another node addressed to this one, handed to the handler set with
+   * {@linkcode Hub.onMessage} (the agents feature); dropped while none is set.
+   */
+  message(from: string, message: DirectedMessage): void {
+    this.#onMessage?.(from, message);
+  }
+
+  /** Sets the handler of directed messages to this node. */
+  onMessage(handler: (from: string, message: DirectedMessage) => void): void {
+    this.#onMessage = handler;
   }
 
   /**
