@@ -40,7 +40,8 @@ interface TenantOrder {
   readonly epoch: string;
   /** The next cursor number to route; anything before it was routed or predates this node. */
   next: number;
-  readonly pending: Map<number, StoredEvent>;
+  /** Events waiting, by cursor number; null for a cursor discarded by a failed publish. */
+  readonly pending: Map<number, StoredEvent | null>;
   fillScheduled: boolean;
 }
 
@@ -68,6 +69,23 @@ export class CursorOrder {
     this.#tenants.set(tenant, { epoch, next: last + 1, pending: new Map(), fillScheduled: false });
   }
 
+  /**
+   * Never routes cursor `seq`: its publish failed after the history stored it (the producer was
+   * answered 503), and the history marks it discarded. Its number is skipped without a gap.
+   */
+  discard(tenant: string, seq: string): void {
+    const cursor = parseCursor(seq);
+    const order = this.#tenants.get(tenant);
+    if (cursor === null || order === undefined || order.epoch !== cursor.epoch) return;
+    if (cursor.n < order.next) return;
+    if (cursor.n === order.next) {
+      order.next++;
+      this.#drain(order);
+      return;
+    }
+    order.pending.set(cursor.n, null);
+  }
+
   /** Routes `entry` now if it is next in cursor order, else holds it until it is. */
   accept(entry: StoredEvent): void {
     const { tenant, seq } = entry.event;
@@ -78,7 +96,8 @@ export class CursorOrder {
     }
     let order = this.#tenants.get(tenant);
     if (order === undefined || order.epoch !== cursor.epoch) {
-      // A tenant new to the history, or a new epoch (the store was wiped): both count from 1.
+      // A tenant new to the history, or a new epoch (the store lost data): both count from 1.
+      if (order !== undefined) this.#retire(tenant, order);
       order = { epoch: cursor.epoch, next: 1, pending: new Map(), fillScheduled: false };
       this.#tenants.set(tenant, order);
     }
@@ -91,15 +110,32 @@ export class CursorOrder {
       this.#drain(order);
       return;
     }
+    if (order.pending.get(cursor.n) === null) return;
     order.pending.set(cursor.n, entry);
     if (order.pending.size > this.#options.maxPending) void this.#fill(tenant, order);
     else this.#scheduleFill(tenant, order);
   }
 
+  /**
+   * Ends a tenant's old epoch: the history started a new one, so the holes still open in the
+   * old one can no longer be filled (its data is gone). What waits is routed in order, and the
+   * holes before it are reported as gaps, never skipped silently. The bus carries every entry
+   * of the old epoch before any of the new one, so nothing of the old epoch comes later.
+   */
+  #retire(tenant: string, order: TenantOrder): void {
+    const waiting = [...order.pending.entries()].sort(([a], [b]) => a - b);
+    order.pending.clear();
+    for (const [n, entry] of waiting) {
+      if (n > order.next) this.#options.gap(tenant, n - order.next);
+      if (entry !== null) this.#options.route(entry, false);
+      order.next = n + 1;
+    }
+  }
+
   #drain(order: TenantOrder): void {
     for (let entry = order.pending.get(order.next); entry !== undefined;) {
       order.pending.delete(order.next);
-      this.#options.route(entry, false);
+      if (entry !== null) this.#options.route(entry, false);
       order.next++;
       entry = order.pending.get(order.next);
     }
@@ -124,6 +160,8 @@ export class CursorOrder {
       formatCursor(order.epoch, from - 1),
       waitingFrom - from,
     );
+    // The tenant moved to a new epoch meanwhile: the old order was retired.
+    if (this.#tenants.get(tenant) !== order) return;
     if (found.state === "unavailable") {
       this.#scheduleFill(tenant, order);
       return;
@@ -134,12 +172,15 @@ export class CursorOrder {
       return;
     }
     if (found.state === "ok") {
+      // The history's answer is exact: a number in the hole it does not return was discarded
+      // (its publish failed after it was stored) and is skipped without a gap.
       for (const entry of found.events) {
         const cursor = parseCursor(entry.event.seq);
-        if (cursor === null || cursor.n !== order.next || cursor.n >= waitingFrom) break;
+        if (cursor === null || cursor.n < order.next || cursor.n >= waitingFrom) break;
         this.#options.route(entry, true);
-        order.next++;
+        order.next = cursor.n + 1;
       }
+      order.next = waitingFrom;
     }
     if (order.next < waitingFrom) {
       this.#options.gap(tenant, waitingFrom - order.next);

@@ -95,3 +95,33 @@ Deno.test("a tenant starts at cursor 1, or after what the history held when the 
   order.accept(entry(1, "wiped"));
   assert.deepEqual(routed, ["1", "2", "10", "11", "1"], "a new epoch counts from 1 again");
 });
+
+Deno.test("a discarded cursor (its publish was answered 503) is skipped without a gap", async () => {
+  const { order, routed, gaps, clock } = harness((after) => // The history returns what it holds after the hole; 5 was discarded there too.
+  ({
+    state: "ok",
+    events: [entry(after + 2)].filter((stored) => !stored.event.seq.endsWith("-5")),
+  }));
+  order.accept(entry(1));
+  order.discard("t", "ep-2");
+  order.accept(entry(3));
+  assert.deepEqual(routed, ["1", "3"], "this node skips its own discarded cursor at once");
+  order.accept(entry(6));
+  await clock.advance(100);
+  assert.deepEqual(routed, ["1", "3", "6"], "4 and 5 were not in the history's exact answer");
+  order.accept(entry(5));
+  assert.deepEqual(routed, ["1", "3", "6"], "a late copy of a skipped cursor is not routed");
+  assert.deepEqual(gaps, []);
+});
+
+Deno.test("a new epoch ends the old one: what waited is routed, its holes are reported", () => {
+  const { order, routed, gaps } = harness(nothing);
+  order.accept(entry(1, "old"));
+  order.accept(entry(3, "old"));
+  order.accept(entry(4, "old"));
+  assert.deepEqual(routed, ["1"]);
+  order.accept(entry(1, "new"));
+  assert.deepEqual(routed, ["1", "3", "4", "1"]);
+  assert.deepEqual(gaps, [1], "cursor old-2 can no longer be filled: reported, not skipped");
+  assert.equal(order.pending, 0);
+});

@@ -40,6 +40,9 @@ export interface EventConsumer {
   apply(event: HeraldEvent): boolean;
 }
 
+/** How often marking a refused publish discarded in the history is tried (about ten minutes). */
+const DISCARD_ATTEMPTS = 300;
+
 /** Everything the hub is configured with. */
 export interface HubOptions {
   readonly limits: ClientLimits;
@@ -259,7 +262,8 @@ export class Hub implements BusReceiver {
    * they go to the bus and are delivered locally, in cursor order. A retried id within the
    * idempotency window is answered with its first acceptance and not delivered again. Rejects
    * with `EventTooLargeError` or `HistoryUnavailableError` (nothing stored or delivered) or
-   * `BusUnavailableError` (stored in history, delivered nowhere live; see "The bus between nodes" in docs/operations.md).
+   * `BusUnavailableError` (the history's copy is discarded, so it is delivered nowhere, not even
+   * by a hole fill or a resume; see docs/protocol.md).
    */
   async publish(tenant: string, inputs: readonly EventInput[]): Promise<Acceptance[]> {
     const drafts: EventDraft[] = [];
@@ -301,7 +305,13 @@ export class Hub implements BusReceiver {
         stored = await appended;
         // Another node may have accepted a keyed id first: answer with its acceptance and
         // deliver once (the copy this node stored in history keeps the same id).
-        earlier = await this.#options.bus.publish(stored.map((entry) => entry.event), keyed);
+        try {
+          earlier = await this.#options.bus.publish(stored.map((entry) => entry.event), keyed);
+        } catch (error) {
+          // Answered 503: what the history stored must reach nobody, not even by a hole fill.
+          this.#discard(tenant, stored.map((entry) => entry.event.seq));
+          throw error;
+        }
         await previous;
         let published = 0;
         for (const entry of stored) {
@@ -380,12 +390,14 @@ export class Hub implements BusReceiver {
 
   /**
    * Bus receiver: this node missed messages. With a shared history the cursor order notices
-   * the hole at the next event and fills it from the history; otherwise every client may have
-   * missed events and is told.
+   * the hole at the next event and fills it from the history, unless the history started a new
+   * epoch since; otherwise every client may have missed events and is told.
    */
-  gap(_origin: string, missed: number): void {
+  gap(_origin: string, missed: number, historyLost = false): void {
     this.#options.metrics.busGaps.inc();
-    if (this.#order === null) this.#lost(null, missed);
+    // Across a new epoch the missed events are gone from the history too: nothing fills them,
+    // and which tenants they belonged to is unknown, so every client is told.
+    if (this.#order === null || historyLost) this.#lost(null, missed);
   }
 
   /** `missed` events of `tenant` (of every tenant when null) will never reach clients. */
@@ -399,6 +411,27 @@ export class Hub implements BusReceiver {
   #routeInOrder(entry: StoredEvent): void {
     if (this.#order === null) this.#route(entry.event, entry.frame);
     else this.#order.accept(entry);
+  }
+
+  /**
+   * Makes sure events the history stored but the bus refused are never delivered: this node's
+   * cursor order skips them, and the history marks them discarded (retried until it answers),
+   * so another node filling a hole skips them too and a resume does not replay them.
+   */
+  #discard(tenant: string, seqs: readonly string[]): void {
+    if (this.#order === null) return;
+    for (const seq of seqs) this.#order.discard(tenant, seq);
+    const history = this.#options.history;
+    if (history.discard === undefined) return;
+    void (async () => {
+      for (let attempt = 0; attempt < DISCARD_ATTEMPTS; attempt++) {
+        try {
+          return await history.discard!(tenant, seqs);
+        } catch {
+          await this.#options.clock.sleep(Math.min(100 * 2 ** attempt, 2000));
+        }
+      }
+    })();
   }
 
   /** Reads the stored events a hole in the cursor order is missing. */

@@ -368,13 +368,26 @@ export async function readMetrics(baseUrl: string): Promise<Map<string, number>>
   return series;
 }
 
-/** A `redis-server` child process on a free loopback port, without persistence. */
+/**
+ * A `redis-server` child process on a free loopback port, without persistence unless
+ * {@linkcode RedisOptions.persistence} asks for it.
+ */
 export interface RedisServer {
   readonly port: number;
   readonly url: string;
   /** Stops the server (SIGTERM) and waits for it to exit. */
   stop(): Promise<void>;
-  /** Starts it again on the same port (after `stop`), with an empty dataset. */
+  /** Kills the server (SIGKILL: no final save) and waits for it to exit. */
+  crash(): Promise<void>;
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the server: connections stay open, nothing answers. */
+  pause(): void;
+  unpause(): void;
+  /** Runs one command with `redis-cli` and returns its output. */
+  cli(...args: string[]): Promise<string>;
+  /**
+   * Starts it again on the same port (after `stop`): with an empty dataset, or what its
+   * persistence kept.
+   */
   start(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -393,9 +406,24 @@ export function redisMissing(): string | null {
   }
 }
 
+/** How {@linkcode startRedis} configures the server. */
+export interface RedisOptions {
+  /**
+   * `aof`: append-only file fsynced on every write; `rdb`: snapshots only (on shutdown or an
+   * explicit `SAVE`), so a crash restores an older dataset. Default: none.
+   */
+  readonly persistence?: "aof" | "rdb";
+}
+
 /** Starts `redis-server` on a free loopback port and waits until it answers PING. */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const port = freePort();
+  const dir = options.persistence === undefined ? null : Deno.makeTempDirSync({ prefix: "redis" });
+  const persistence = options.persistence === "aof"
+    ? ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+    : options.persistence === "rdb"
+    ? ["--appendonly", "no", "--save", "3600 1"]
+    : ["--save", "", "--appendonly", "no"];
   let child: Deno.ChildProcess | null = null;
   const ping = async () => {
     try {
@@ -420,27 +448,48 @@ export async function startRedis(): Promise<RedisServer> {
         String(port),
         "--bind",
         "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
+        ...persistence,
+        ...(dir === null ? [] : ["--dir", dir]),
       ],
       stdout: "null",
       stderr: "null",
     }).spawn();
     await waitFor(ping, `redis-server on port ${port}`, 10_000);
   };
-  const stop = async () => {
-    const running = child;
+  const end = async (signal: Deno.Signal) => {
+    const running: Deno.ChildProcess | null = child;
     child = null;
     if (running === null) return;
     try {
-      running.kill("SIGTERM");
+      if (signal === "SIGKILL") running.kill("SIGCONT");
+      running.kill(signal);
     } catch {
       // Already exited.
     }
     await running.status;
   };
+  const stop = () => end("SIGTERM");
+  const signal = (name: Deno.Signal) => (child as Deno.ChildProcess | null)?.kill(name);
+  const cli = async (...args: string[]) => {
+    const { stdout } = await new Deno.Command("redis-cli", {
+      args: ["-p", String(port), ...args],
+      stderr: "null",
+    }).output();
+    return new TextDecoder().decode(stdout).trim();
+  };
   await start();
-  return { port, url: `redis://127.0.0.1:${port}`, stop, start, [Symbol.asyncDispose]: stop };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop,
+    crash: () => end("SIGKILL"),
+    pause: () => signal("SIGSTOP"),
+    unpause: () => signal("SIGCONT"),
+    cli,
+    start,
+    [Symbol.asyncDispose]: async () => {
+      await end("SIGKILL");
+      if (dir !== null) await Deno.remove(dir, { recursive: true });
+    },
+  };
 }

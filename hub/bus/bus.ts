@@ -48,8 +48,12 @@ export interface BusReceiver {
    * id the producer supplied, so the receiving hub remembers them for idempotent retries.
    */
   events(events: readonly HeraldEvent[], keyed: ReadonlySet<string>): void;
-  /** The bus lost `missed` messages from node `origin`; affected clients must be told. */
-  gap(origin: string, missed: number): void;
+  /**
+   * The bus lost `missed` messages from node `origin`; affected clients must be told.
+   * `historyLost`: they belong to a history epoch that ended since (Redis restarted), so a
+   * shared history cannot fill them in either.
+   */
+  gap(origin: string, missed: number, historyLost?: boolean): void;
   /** A directed message node `from` sent to this node. */
   message(from: string, message: DirectedMessage): void;
 }

@@ -28,13 +28,18 @@
  * - Gaps: `n` jumps when entries were trimmed before a slow reader read them, or when Redis
  *   lost them (restart without persistence). The receiver is told how many events it missed.
  * - Outage: while the connection is down, `ready` is false and `publish` rejects at once with
- *   `BusUnavailableError` (nothing was sent). node-redis reconnects with exponential backoff
+ *   `BusUnavailableError` (nothing was sent). Commands are never queued while disconnected
+ *   (`disableOfflineQueue`), and the script carries a deadline in Redis time (half the timeout
+ *   after sending) checked against `TIME` before it writes: a publish the node gave up on does
+ *   nothing if Redis runs it late, so a 503 is not delivered later. node-redis reconnects with exponential backoff
  *   (`reconnectMinMs` doubling up to `reconnectMaxMs`) and the reader resumes from its last
  *   entry. A publish whose reply does not come within `publishTimeoutMs` rejects too.
  *
  * Limits: one Redis server (no Cluster); the idempotency record and the origin counters live
  * in Redis, so a Redis restart without persistence forgets them (a retry after it is
- * accepted as new unless the node it lands on still remembers the id locally).
+ * accepted as new unless the node it lands on still remembers the id locally). A publish Redis
+ * ran in time whose reply was lost is answered 503 yet delivered (through the uncertain tokens
+ * above); its retry is answered with the original seq and not delivered again.
  * @module
  */
 
@@ -59,12 +64,21 @@ const MAX_UNCERTAIN = 1_000;
 /**
  * Claims idempotency keys and appends the rest, atomically.
  * KEYS: stream, origin counter, idempotency keys. ARGV: origin, the origin's counter as the
- * node knows it, flush token, idempotency ttl (ms), stream maxlen, events per entry, then per
- * event: index of its idempotency key in KEYS after the first two (0 = not keyed), seq, JSON.
- * Returns: id of the last entry appended ('' if none), the origin's counter after it, and
- * pairs (event index, earlier seq).
+ * node knows it, flush token, idempotency ttl (ms), stream maxlen, events per entry, deadline
+ * (Redis ms), then per event: index of its idempotency key in KEYS after the first two (0 = not
+ * keyed), seq, JSON. Returns: id of the last entry appended ('' if none), the origin's counter
+ * after it, and pairs (event index, earlier seq); or `{'', -1, {}}` without writing anything
+ * when Redis runs it after the deadline (the node already gave up on it and answered 503).
  */
 const PUBLISH_SCRIPT = `
+local time = redis.call('TIME')
+if tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) > tonumber(ARGV[7]) then
+  return {'', -1, {}}
+end
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'stream' and kind ~= 'none' then
+  return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' is not a stream; nothing was written')
+end
 local n = math.max(tonumber(redis.call('GET', KEYS[2]) or '0'), tonumber(ARGV[2]))
 local earlier, parts, flags, count, last = {}, {}, {}, 0, ''
 local function append()
@@ -75,7 +89,7 @@ local function append()
   parts, flags, count = {}, {}, 0
 end
 local index = 0
-for i = 7, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   local k = tonumber(ARGV[i])
   local fresh = true
   if k > 0 then
@@ -124,6 +138,12 @@ interface StreamEntry {
 
 type Client = ReturnType<typeof createClient>;
 
+/** The epoch part of a cursor `<epoch>-<n>`, or null. */
+function epochOf(seq: string | undefined): string | null {
+  const dash = seq?.lastIndexOf("-") ?? -1;
+  return dash > 0 ? seq!.slice(0, dash) : null;
+}
+
 /** Orders stream ids `<ms>-<seq>`. */
 function compareIds(a: string, b: string): number {
   const [aMs, aSeq] = a.split("-").map(Number) as [number, number];
@@ -143,6 +163,8 @@ export class RedisBus implements Bus {
   /** Directed messages: a pub/sub channel per node (see `_redis_inbox.ts`). */
   readonly #inbox: RedisInbox;
   readonly #origins = new OriginTracker();
+  /** The history epoch of the last event received from each origin. */
+  readonly #originEpochs = new Map<string, string>();
   readonly #uncertain = new Set<string>();
   readonly #fences: { readonly id: string; readonly resolve: () => void }[] = [];
   readonly #stop = new AbortController();
@@ -155,6 +177,8 @@ export class RedisBus implements Bus {
   #backoffMs: number;
   #reading: Promise<void> = Promise.resolve();
   #outage = false;
+  /** Redis' clock minus this process's (ms), measured whenever the writer connects. */
+  #clockOffsetMs = 0;
 
   constructor(options: RedisBusOptions) {
     this.#options = options;
@@ -177,7 +201,10 @@ export class RedisBus implements Bus {
     this.#reader = this.#writer.duplicate();
     this.#writer.on("error", (error: Error) => this.#noteError(error));
     this.#reader.on("error", (error: Error) => this.#noteError(error));
-    this.#writer.on("ready", () => this.#noteReady());
+    this.#writer.on("ready", () => {
+      this.#noteReady();
+      void this.#measureClock();
+    });
     this.#reader.on("ready", () => this.#noteReady());
     this.#batcher = new TickBatcher((events, keyed) => this.#send(events, keyed), options.maxBatch);
     this.#inbox = new RedisInbox(this.#writer, options.prefix, options.node);
@@ -229,6 +256,19 @@ export class RedisBus implements Bus {
     await this.#reading;
   }
 
+  /** Measures Redis' clock against this process's, so a deadline can be stated in Redis time. */
+  async #measureClock(): Promise<void> {
+    try {
+      const before = Date.now();
+      const [seconds, micros] = await this.#writer.sendCommand(["TIME"]) as [string, string];
+      const after = Date.now();
+      const redisMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      this.#clockOffsetMs = redisMs - Math.round((before + after) / 2);
+    } catch {
+      // Measured again on the next connect.
+    }
+  }
+
   #unavailable(): BusUnavailableError {
     return new BusUnavailableError(
       "The event bus (Redis) is unreachable; retry later",
@@ -267,6 +307,8 @@ export class RedisBus implements Bus {
       String(options.idempotencyTtlMs),
       String(options.streamMaxLen),
       String(options.maxBatch),
+      // Half the timeout to start, half for the reply: a late run writes nothing.
+      String(Date.now() + this.#clockOffsetMs + Math.floor(options.publishTimeoutMs / 2)),
     ];
     events.forEach((event, index) => {
       if (keyed[index]) {
@@ -291,6 +333,10 @@ export class RedisBus implements Bus {
       throw this.#unavailable();
     }
     const [last, counter, pairs] = reply;
+    if (Number(counter) < 0) {
+      log.warn("Redis bus publish ran after its deadline; nothing was appended");
+      throw this.#unavailable();
+    }
     this.#sent = Number(counter);
     const earlier = new Map<number, Acceptance>();
     for (let index = 0; index < pairs.length; index += 2) {
@@ -395,9 +441,14 @@ export class RedisBus implements Bus {
     const events = JSON.parse(json) as HeraldEvent[];
     if (origin !== this.#options.node) {
       const check = this.#origins.accept(origin, Number(n), events.length);
+      // A gap across a change of history epoch (Redis restarted): the missed events' history
+      // went with the old epoch, so no hole fill can bring them back.
+      const epoch = epochOf(events[0]?.seq);
+      const before = this.#originEpochs.get(origin);
+      if (epoch !== null) this.#originEpochs.set(origin, epoch);
       if (check.state === "gap") {
         log.warn("Bus gap: missed {missed} events from {origin}", { missed: check.missed, origin });
-        receiver.gap(origin, check.missed);
+        receiver.gap(origin, check.missed, before !== undefined && epoch !== before);
       } else if (check.state === "reset") {
         log.info("Node {origin} restarted its bus counter (Redis lost its state)", { origin });
       }

@@ -74,6 +74,12 @@ export interface History {
   readonly epoch: string;
   append(tenant: string, drafts: readonly EventDraft[]): Promise<StoredEvent[]>;
   read(tenant: string, query: HistoryQuery): Promise<HistoryPage>;
+  /**
+   * Marks stored events whose publish failed afterwards (the producer was answered 503) as
+   * discarded: reads skip them without reporting a gap, so no node delivers them later. Only a
+   * shared history needs it (another node could fill a hole with them); optional elsewhere.
+   */
+  discard?(tenant: string, seqs: readonly string[]): Promise<void>;
   /** Tenants that have retained events (to rebuild state on start). */
   tenants(): Promise<string[]>;
   close(): Promise<void>;
@@ -225,7 +231,8 @@ export async function collectPage(
     const retained = storedAt >= window.freshAfter && n > window.floor;
     if (exact && (!retained || n !== expected)) return { state: "lost", reason: "expired" };
     expected = n + 1;
-    if (!retained) continue;
+    // An empty frame is a discarded event (its publish failed): it keeps its place, unread.
+    if (!retained || frame === "") continue;
     const event: HeraldEvent = { ...JSON.parse(frame), tenant };
     if (query.match !== undefined && !query.match(event)) continue;
     if (events.length === query.limit) {
