@@ -44,7 +44,21 @@ export interface HeraldEvent {
 
 const INPUT_FIELDS = new Set(["type", "appId", "namespace", "payload", "id", "timestamp"]);
 
-/** True when `type` is a well-formed event type name. */
+/**
+ * True when `type` is a well-formed event type name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isEventType } from "./envelope.ts";
+ * assert.deepEqual(["deploy.step", "deploy", "Deploy.step", "deploy..step"].map(isEventType), [
+ *   true,
+ *   false,
+ *   false,
+ *   false,
+ * ]);
+ * ```
+ */
 export function isEventType(type: string): boolean {
   return type.length <= MAX_TYPE_LENGTH && TYPE_PATTERN.test(type);
 }
@@ -71,9 +85,11 @@ export interface DecodeEventOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeEventInput } from "./envelope.ts";
  * const decoded = decodeEventInput({ type: "deploy.queued", appId: "web" }, { strict: false });
- * if (!decoded.ok) throw new Error(decoded.message);
+ * assert.ok(decoded.ok && decoded.value.appId === "web");
+ * assert.equal(decodeEventInput({ type: "Bad" }, { strict: false }).ok, false);
  * ```
  */
 export function decodeEventInput(raw: unknown, options: DecodeEventOptions): Decoded<EventInput> {
@@ -133,6 +149,24 @@ function isIsoTimestamp(value: string): boolean {
 /**
  * Serializes an accepted event into the wire frame clients receive. Called once per event;
  * the same string goes to every matching client.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeEventFrame } from "./envelope.ts";
+ * const frame = encodeEventFrame({
+ *   tenant: "default",
+ *   type: "app.status",
+ *   appId: "web",
+ *   payload: { status: "running" },
+ *   id: "e1",
+ *   seq: "ep-1",
+ *   timestamp: "2026-01-01T00:00:00.000Z",
+ * });
+ * const parsed = JSON.parse(frame);
+ * assert.equal(parsed.seq, "ep-1");
+ * assert.equal(parsed.tenant, undefined, "the tenant stays on the server");
+ * ```
  */
 export function encodeEventFrame(event: HeraldEvent): string {
   return JSON.stringify({

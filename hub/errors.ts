@@ -11,7 +11,17 @@ import { DISCONNECT, type Disconnect, ERROR_CODES, type ErrorCode } from "../eve
 import { BusUnavailableError } from "./bus/bus.ts";
 import { EventTooLargeError, HistoryUnavailableError } from "./history/history.ts";
 
-/** Thrown by a request handler to answer with an error frame instead of a response. */
+/**
+ * Thrown by a request handler to answer with an error frame instead of a response.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RequestError } from "./errors.ts";
+ * const error = new RequestError("not_found", "no app \"web\" in state");
+ * assert.equal(error.code, "not_found");
+ * ```
+ */
 export class RequestError extends Error {
   readonly code: ErrorCode;
 

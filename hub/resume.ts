@@ -220,6 +220,37 @@ export function outcomeOf(page: HistoryPage): ResumeOutcome {
  * Replays what `client` missed after cursor `since` on `topics` with `filter`, holding live
  * events meanwhile; the client is already subscribed. `announce` runs once the outcome is
  * known, before the first replayed event is queued. Resolves with the outcome.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ResumeSeam, resume } from "./resume.ts";
+ * import { MemoryHistory } from "./history/memory.ts";
+ * import { ManualClock } from "./clock.ts";
+ * import { parseTopic } from "../events/topic.ts";
+ * const history = new MemoryHistory({ maxEvents: 10, ttlMs: 60_000, maxBytes: 1 << 20 }, new ManualClock(), "ep");
+ * const draft = (n: number) => ({ tenant: "t", type: "deploy.step", payload: { n }, id: `i${n}`, timestamp: "2026-01-01T00:00:00Z" });
+ * await history.append("t", [draft(1), draft(2), draft(3)]);
+ * const replayed: string[] = [];
+ * const client = {
+ *   closed: false,
+ *   tenant: "t",
+ *   seam: new ResumeSeam(10),
+ *   deliverPaced: (delivery: { seq?: string }) => (replayed.push(delivery.seq!), Promise.resolve(true)),
+ *   deliverReleased: () => {},
+ * };
+ * const deps = {
+ *   history,
+ *   multiNode: false,
+ *   replayLimit: 100,
+ *   deliveryOf: ({ event, frame }: { event: { type: string; seq: string }; frame: string }) => ({ frame, type: event.type, key: null, seq: event.seq }),
+ *   quiet: () => false,
+ *   count: () => {},
+ * };
+ * const outcome = await resume(deps, client, [parseTopic("*")!], {}, "ep-1", () => {}, () => false);
+ * assert.deepEqual(outcome, { recovered: true, replayed: 2 });
+ * assert.deepEqual(replayed, ["ep-2", "ep-3"]);
+ * ```
  */
 export async function resume(
   deps: ResumeDeps,

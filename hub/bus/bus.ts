@@ -80,7 +80,18 @@ export interface Bus {
 /** The answer of a bus that found no earlier acceptance. */
 export const NO_EARLIER: EarlierAcceptances = new Map();
 
-/** The bus cannot take publishes right now; retry after `retryAfterSeconds`. */
+/**
+ * The bus cannot take publishes right now; retry after `retryAfterSeconds`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BusUnavailableError } from "./bus.ts";
+ * const error = new BusUnavailableError("The event bus (Redis) is unreachable", 3);
+ * assert.equal(error.retryAfterSeconds, 3);
+ * assert.equal(error.name, "BusUnavailableError");
+ * ```
+ */
 export class BusUnavailableError extends Error {
   readonly retryAfterSeconds: number;
 

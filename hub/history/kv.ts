@@ -18,7 +18,6 @@
 import type { HeraldEvent } from "../../events/envelope.ts";
 import type { Clock } from "../clock.ts";
 import {
-  collectPage,
   type EventDraft,
   EventTooLargeError,
   formatCursor,
@@ -28,8 +27,8 @@ import {
   HistoryUnavailableError,
   newEpoch,
   type StoredEvent,
-  windowFor,
 } from "./history.ts";
+import { collectPage, windowFor } from "./_durable.ts";
 import { encodeEventFrame } from "../../events/envelope.ts";
 import type { RetentionLimits } from "./memory.ts";
 

@@ -38,7 +38,6 @@ import type { RedisClientType } from "redis";
 import { encodeEventFrame } from "../../events/envelope.ts";
 import type { Clock } from "../clock.ts";
 import {
-  collectPage,
   type EventDraft,
   formatCursor,
   type History,
@@ -47,10 +46,9 @@ import {
   HistoryUnavailableError,
   newEpoch,
   parseCursor,
-  type RawEntry,
   type StoredEvent,
-  windowFor,
 } from "./history.ts";
+import { collectPage, type RawEntry, windowFor } from "./_durable.ts";
 import type { RetentionLimits } from "./memory.ts";
 
 const SEQ_HOLE = '"seq":""';
