@@ -198,12 +198,25 @@ export async function localModules(entry = "main.ts"): Promise<string[]> {
     .sort();
 }
 
-/** The environment a child needs to find Deno's cache (HOME, DENO_DIR), without the rest. */
+/**
+ * This process's environment without Herald's settings (`PORT`, `HERALD_*`) and `DENORT_BIN`:
+ * what a child needs to find Deno's cache and reach registries, and no setting by accident.
+ */
 export function baseEnv(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([name]) =>
+      name !== "PORT" && name !== "DENORT_BIN" && !name.startsWith("HERALD_")
+    ),
+  );
+}
+
+/** The `NAME=value` lines of an env file (as `deno deploy env load` reads it). */
+export async function envFile(path: string): Promise<Record<string, string>> {
   const env: Record<string, string> = {};
-  for (const name of ["HOME", "PATH", "DENO_DIR", "TMPDIR"]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) env[name] = value;
+  for (const line of (await Deno.readTextFile(`${ROOT}${path}`)).split("\n")) {
+    if (line.trim() === "" || line.startsWith("#")) continue;
+    const equals = line.indexOf("=");
+    env[line.slice(0, equals)] = line.slice(equals + 1);
   }
   return env;
 }

@@ -12,6 +12,7 @@ import {
   baseEnv,
   copyFiles,
   drainsOn,
+  envFile,
   launch,
   type Launched,
   localModules,
@@ -33,15 +34,7 @@ const denoJson = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
 const deploy: DeployConfig = denoJson.deploy;
 
 /** The settings file the guide loads with `deno deploy env load`. */
-async function deployEnv(): Promise<Record<string, string>> {
-  const env: Record<string, string> = {};
-  for (const line of (await Deno.readTextFile(`${ROOT}deploy/deno-deploy.env`)).split("\n")) {
-    if (line.trim() === "" || line.startsWith("#")) continue;
-    const equals = line.indexOf("=");
-    env[line.slice(0, equals)] = line.slice(equals + 1);
-  }
-  return env;
-}
+const deployEnv = () => envFile("deploy/deno-deploy.env");
 
 /** What `deno deploy` uploads: files git tracks or would track, less `deploy.exclude`. */
 async function uploadedFiles(): Promise<string[]> {
