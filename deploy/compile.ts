@@ -52,6 +52,9 @@ export function compileArgs(target: Target, output: string): string[] {
   return [
     "compile",
     ...PERMISSIONS,
+    // Only the npm packages main.ts reaches (logtape, node-redis), not the test-only ones of
+    // deno.json. Herald's lazy imports are string literals, so they are in the graph.
+    "--exclude-unused-npm",
     ...INCLUDES.flatMap((path) => ["--include", path]),
     "--target",
     target,

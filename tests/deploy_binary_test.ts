@@ -78,11 +78,13 @@ Deno.test("deno task compile gets deno compile as far as fetching denort for eve
   }
 });
 
-Deno.test("the compile task bakes in the permissions of deno task start, and --unstable-kv", async () => {
+Deno.test("the compile task bakes in the permissions of deno task start, --unstable-kv, and only used npm packages", async () => {
   const start = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks.start as string;
   const startFlags = start.split(" ").filter((word) => word.startsWith("--"));
   assert.deepEqual(PERMISSIONS.filter((flag) => flag.startsWith("--allow-")), startFlags);
-  assert.ok(compileArgs("x86_64-unknown-linux-gnu", "out").includes("--unstable-kv"));
+  const args = compileArgs("x86_64-unknown-linux-gnu", "out");
+  assert.ok(args.includes("--unstable-kv"));
+  assert.ok(args.includes("--exclude-unused-npm"), "test-only npm packages stay out");
   assert.equal(compileArgs("aarch64-apple-darwin", "out").at(-1), ENTRYPOINT);
 });
 
