@@ -16,6 +16,7 @@ import { createBus } from "./server/buses.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
 import { IsolateRoll } from "./server/isolates.ts";
 import { flushLogs, logger, setUpLogging } from "./server/log.ts";
+import { checkRuntime } from "./server/runtime.ts";
 import { loadPublishToken } from "./server/token.ts";
 
 /**
@@ -50,6 +51,7 @@ async function build(): Promise<{ config: Config; app: App }> {
     Deno.exit(2);
   }
   await setUpLogging(config);
+  config = checkRuntime(config);
   const log = logger("server");
   const { token, source } = await loadPublishToken(config.publishToken, config.dataDir);
   if (source.kind === "file") {
