@@ -26,6 +26,7 @@ import { type Config, ConfigError, loadConfig, processEnv } from "./server/confi
 import { debugRequests } from "./server/debug.ts";
 import { IsolateRoll } from "./server/isolates.ts";
 import { flushLogs, logger, setUpLogging } from "./server/log.ts";
+import { checkRuntime } from "./server/runtime.ts";
 import { loadPublishToken, SecretToken } from "./server/token.ts";
 import { requestHandlers } from "./state/queries.ts";
 import { LiveState } from "./state/state.ts";
@@ -56,7 +57,7 @@ export function createHistory(config: Config, clock: Clock): History {
 export async function createBus(config: Config, node: string): Promise<Bus> {
   switch (config.bus) {
     case "memory":
-      return new MemoryBus();
+      return new MemoryBus(node);
     case "broadcast":
       return new BroadcastBus({ node, maxBatch: config.busBatchMax });
     case "redis": {
@@ -167,6 +168,7 @@ async function build(): Promise<{ config: Config; app: App }> {
     Deno.exit(2);
   }
   await setUpLogging(config);
+  config = checkRuntime(config);
   const log = logger("server");
   const { token, source } = await loadPublishToken(config.publishToken, config.dataDir);
   if (source.kind === "file") {
