@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ERROR_CODES, type ErrorCode } from "./codes.ts";
+import { ERROR_CODES, type ErrorCode, type LagReason } from "./codes.ts";
 import { type Decoded, invalid, isJsonObject, type JsonObject, type JsonValue } from "./json.ts";
 import { MAX_NAME_LENGTH } from "./envelope.ts";
 import { parseTopic, type TopicPattern } from "./topic.ts";
@@ -256,6 +256,6 @@ export function encodeError(error: MessageError): string {
  * });
  * ```
  */
-export function encodeLagged(dropped: number, reason: string): string {
+export function encodeLagged(dropped: number, reason: LagReason): string {
   return JSON.stringify({ type: "lagged", payload: { dropped, reason } });
 }

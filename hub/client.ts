@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DISCONNECT, type Disconnect } from "../events/codes.ts";
+import { DISCONNECT, type Disconnect, LAG_REASONS } from "../events/codes.ts";
 import { encodeLagged } from "../events/messages.ts";
 import { getLogger } from "@logtape/logtape";
 import type { Clock } from "./clock.ts";
@@ -56,7 +56,7 @@ export class Client {
    * dropped from the held queue during a replay. Announced before the next frame written.
    */
   #lostOutsideQueue = 0;
-  #dropReason: DropReason = "drop_oldest";
+  #dropReason: DropReason = LAG_REASONS.dropOldest;
   #closed = false;
   #pumpHolding = false;
   /** A pump runs only while something is queued: an idle client holds no pending promise. */
@@ -126,7 +126,7 @@ export class Client {
     const outcome = enqueue(queue, delivery, this.#limits.overflow);
     if (outcome.action === "queued") {
       if (outcome.dropped > 0) {
-        this.#dropReason = outcome.reason ?? "drop_oldest";
+        this.#dropReason = outcome.reason ?? LAG_REASONS.dropOldest;
         this.#metrics.eventsDropped.incLabel(this.#dropReason, outcome.dropped);
       }
       return true;
@@ -211,7 +211,7 @@ export class Client {
       return;
     }
     this.#lostOutsideQueue += missed;
-    this.#dropReason = "bus_gap";
+    this.#dropReason = LAG_REASONS.busGap;
   }
 
   /**

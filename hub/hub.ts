@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Disconnect } from "../events/codes.ts";
+import { type Disconnect, LAG_REASONS } from "../events/codes.ts";
 import { encodeEventFrame, type EventInput, type HeraldEvent } from "../events/envelope.ts";
 import type { SubscriptionFilter } from "../events/messages.ts";
 import type { TopicPattern } from "../events/topic.ts";
@@ -402,7 +402,7 @@ export class Hub implements BusReceiver {
 
   /** `missed` events of `tenant` (of every tenant when null) will never reach clients. */
   #lost(tenant: string | null, missed: number): void {
-    this.#options.metrics.eventsDropped.incLabel("bus_gap", missed);
+    this.#options.metrics.eventsDropped.incLabel(LAG_REASONS.busGap, missed);
     for (const client of this.#clients) {
       if (tenant === null || client.principal.tenant === tenant) client.noteLost(missed);
     }
