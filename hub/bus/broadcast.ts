@@ -66,7 +66,27 @@ export interface BroadcastBusOptions {
   readonly channel?: string;
 }
 
-/** Fans events out between isolates of one process. */
+/**
+ * Fans events out between isolates of one process.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BroadcastBus } from "./broadcast.ts";
+ * const channel = `example-${crypto.randomUUID()}`;
+ * const a = new BroadcastBus({ node: "a", maxBatch: 100, channel });
+ * const b = new BroadcastBus({ node: "b", maxBatch: 100, channel });
+ * let deliver!: (ids: string[]) => void;
+ * const received = new Promise<string[]>((resolve) => (deliver = resolve));
+ * await a.start({ events() {}, gap() {}, message() {} });
+ * await b.start({ events: (events) => deliver(events.map((e) => e.id)), gap() {}, message() {} });
+ * const event = { tenant: "t", type: "x.y", payload: {}, id: "e1", seq: "ep-1", timestamp: "" };
+ * await a.publish([event], new Set());
+ * assert.deepEqual(await received, ["e1"]);
+ * await a.close();
+ * await b.close();
+ * ```
+ */
 export class BroadcastBus implements Bus {
   readonly kind = "broadcast";
   readonly node: string;

@@ -45,7 +45,29 @@ const ROOT = "herald";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Deno KV-backed {@linkcode History}. */
+/**
+ * Deno KV-backed {@linkcode History}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvHistory } from "./kv.ts";
+ * import { ManualClock } from "../clock.ts";
+ * const history = new KvHistory({ maxEvents: 100, ttlMs: 60_000 }, new ManualClock(), ":memory:");
+ * await history.start();
+ * const draft = (n: number) => ({
+ *   tenant: "t",
+ *   type: "deploy.step",
+ *   payload: { n },
+ *   id: `i${n}`,
+ *   timestamp: "2026-01-01T00:00:00Z",
+ * });
+ * const [stored] = await history.append("t", [draft(1)]);
+ * const page = await history.read("t", { since: null, limit: 10 });
+ * assert.ok(page.state === "ok" && page.events[0]!.event.seq === stored!.event.seq);
+ * await history.close();
+ * ```
+ */
 export class KvHistory implements History {
   readonly kind = "kv";
   readonly shared = true;
