@@ -16,6 +16,7 @@ import { createBus } from "./server/buses.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
 import { IsolateRoll } from "./server/isolates.ts";
 import { flushLogs, logger, setUpLogging } from "./server/log.ts";
+import { httpError } from "./server/responses.ts";
 import { loadPublishToken } from "./server/token.ts";
 
 /**
@@ -111,6 +112,12 @@ async function serveItself(config: Config, app: App): Promise<void> {
   const server = Deno.serve({
     port: config.port,
     hostname: config.hostname,
+    // The handler answers every fault itself; this is the last resort, so that nothing reaches
+    // stderr as a stack trace (it would bypass the log format, level and redaction).
+    onError: (error) => {
+      log.error("Unexpected fault in the HTTP server: {error}", { error });
+      return httpError("internal_error", "the server failed to answer this request");
+    },
     onListen: ({ hostname, port }) => {
       log.info("Herald listening on {url}", {
         url: `http://${hostname}:${port}`,
