@@ -43,7 +43,10 @@ export interface App {
   readonly hub: Hub;
   readonly metrics: Metrics;
   /** Never throws: an unexpected fault answers 500 `internal_error` and logs one line. */
-  readonly handler: (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response>;
+  readonly handler: (
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ) => Response | Promise<Response>;
   /** Stops answering `/ready` with 200 and closes every client with 1001. */
   drain(): void;
 }
@@ -239,19 +242,27 @@ export function createApp(
     return response;
   };
 
-  const handler = async (
+  /** The one answer to a fault no route expected: one log line, never the query (tokens). */
+  const fault = (request: Request, error: unknown): Response => {
+    log.error("Unexpected fault answering {method} {path}: {error}", {
+      method: request.method,
+      path: pathOf(request),
+      error,
+    });
+    return httpError("internal_error", "the server failed to answer this request");
+  };
+
+  const handler = (
     request: Request,
     info?: Deno.ServeHandlerInfo,
-  ): Promise<Response> => {
+  ): Response | Promise<Response> => {
     try {
-      return await route(request, info);
+      const response = route(request, info);
+      return response instanceof Promise
+        ? response.catch((error) => fault(request, error))
+        : response;
     } catch (error) {
-      log.error("Unexpected fault answering {method} {path}: {error}", {
-        method: request.method,
-        path: pathOf(request),
-        error,
-      });
-      return httpError("internal_error", "the server failed to answer this request");
+      return fault(request, error);
     }
   };
 
