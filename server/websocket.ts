@@ -75,7 +75,7 @@ export function readQuery(url: URL): InitialSubscriptions | string {
 }
 
 /** Adapts a Deno WebSocket to the hub's transport (a class: no closures per connection). */
-class SocketTransport implements Transport {
+export class SocketTransport implements Transport {
   readonly #socket: WebSocket;
   readonly #lingerMs: number;
   readonly #pollMs: number;
