@@ -5,6 +5,9 @@
  * such requests.
  */
 import assert from "node:assert/strict";
+import { MemoryBus } from "../hub/bus.ts";
+import { createApp } from "../server/app.ts";
+import { loadConfig } from "../server/config.ts";
 import { spawnHub, startTestHub, TEST_TOKEN, TestClient, waitFor } from "./_harness.ts";
 import { rawRequest, RawWebSocket } from "./_raw_ws.ts";
 
@@ -241,4 +244,21 @@ Deno.test("huge frames: the connection cap bounds what one address can make the 
   } finally {
     await hub.stop();
   }
+});
+
+Deno.test("an unexpected fault answers 500 internal_error instead of throwing out of the handler", async () => {
+  const bus = new MemoryBus();
+  Object.defineProperty(bus, "ready", {
+    get() {
+      throw new TypeError(`broken: ${TEST_TOKEN}`);
+    },
+  });
+  const app = createApp(loadConfig({ HERALD_PUBLISH_TOKEN: TEST_TOKEN }), TEST_TOKEN, undefined, {
+    bus,
+  });
+  const response = await app.handler(new Request(`http://127.0.0.1/ready?token=${TEST_TOKEN}`));
+  assert.equal(response.status, 500);
+  const body = await response.json();
+  assert.equal(body.error.code, "internal_error");
+  assert.ok(!JSON.stringify(body).includes(TEST_TOKEN));
 });
