@@ -471,14 +471,14 @@ export const SETTINGS = {
     env: "HERALD_ALLOWED_HOSTS",
     default: null as string[] | null,
     description:
-      "Comma-separated Host names served (any port; * for any). Unset: any, or only localhost, 127.0.0.1 and [::1] when listening on loopback. Others get 421.",
+      "Comma-separated Host names served (any port; * any); others get 421. Unset: any, or loopback names on loopback.",
     parse: hosts,
   },
   maxConnections: {
     env: "HERALD_MAX_CONNECTIONS",
     default: 10_000,
     description:
-      "WebSocket and SSE connections this process holds at once; more get 503. Bounds memory: see docs/operations.md.",
+      "WebSocket and SSE connections this process holds at once; more get 503 (bounds memory).",
     parse: integer(1, 10_000_000),
   },
   maxConnectionsPerIp: {
