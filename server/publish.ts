@@ -28,7 +28,8 @@ const TIMED_OUT = Symbol("timed out");
 
 /**
  * Reads a body up to `limit` bytes within `timeoutMs`; null when it is longer, `TIMED_OUT` when
- * it is still incomplete at the deadline (the read is cancelled, which ends the connection).
+ * it is still incomplete at the deadline. A timed-out read is cancelled and its chunks released;
+ * Deno.serve keeps the connection itself open until the peer sends the rest or closes it.
  */
 async function readLimited(
   request: Request,
@@ -47,17 +48,9 @@ async function readLimited(
     reader.cancel().catch(() => {});
   }, timeoutMs);
   try {
-    return await readChunks();
-  } catch (error) {
-    if (timedOut) return TIMED_OUT;
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
-
-  async function readChunks(): Promise<Uint8Array | null | typeof TIMED_OUT> {
     for (;;) {
       const { done, value } = await reader.read();
+      // A cancelled read ends as `done`: never take a cut-off body for a whole one.
       if (timedOut) return TIMED_OUT;
       if (done) break;
       total += value.byteLength;
@@ -67,14 +60,19 @@ async function readLimited(
       }
       chunks.push(value);
     }
-    const body = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      body.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    return body;
+  } catch (error) {
+    if (timedOut) return TIMED_OUT;
+    throw error;
+  } finally {
+    clearTimeout(timer);
   }
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
 }
 
 /** Handles `POST /events`. */
