@@ -14,9 +14,10 @@ import type { App } from "./server/app.ts";
 import { createApp } from "./server/app.ts";
 import { createBus } from "./server/buses.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
-import { IsolateRoll } from "./server/isolates.ts";
+import { IsolateRoll, parallelIsolates } from "./server/isolates.ts";
 import { flushLogs, logger, setUpLogging } from "./server/log.ts";
 import { checkRuntime } from "./server/runtime.ts";
+import { httpError } from "./server/responses.ts";
 import { loadPublishToken } from "./server/token.ts";
 
 /**
@@ -113,6 +114,12 @@ async function serveItself(config: Config, app: App): Promise<void> {
   const server = Deno.serve({
     port: config.port,
     hostname: config.hostname,
+    // The handler answers every fault itself; this is the last resort, so that nothing reaches
+    // stderr as a stack trace (it would bypass the log format, level and redaction).
+    onError: (error) => {
+      log.error("Unexpected fault in the HTTP server: {error}", { error });
+      return httpError("internal_error", "the server failed to answer this request");
+    },
     onListen: ({ hostname, port }) => {
       log.info("Herald listening on {url}", {
         url: `http://${hostname}:${port}`,
@@ -134,7 +141,7 @@ async function serveItself(config: Config, app: App): Promise<void> {
 
 /** `deno serve`: this isolate answers through the default export; deno serve listens. */
 function serveThroughDenoServe(config: Config, app: App): void {
-  const isolates = new IsolateRoll(app.node);
+  const isolates = new IsolateRoll(app.node, parallelIsolates());
   logger("server").info("Herald isolate {node} ready under deno serve", {
     node: app.node,
     bus: app.hub.bus.kind,

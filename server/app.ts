@@ -17,6 +17,8 @@ import { RequestError } from "../hub/session.ts";
 import { LiveState } from "../hub/state.ts";
 import type { Config } from "./config.ts";
 import { debugRequests } from "./debug.ts";
+import { allowedHosts, clientIp, ConnectionLimiter, hostAllowed } from "./edge.ts";
+import { logger, redactSecret } from "./log.ts";
 import { handlePublish } from "./publish.ts";
 import { SecretToken } from "./token.ts";
 import {
@@ -40,7 +42,11 @@ export interface App {
   readonly node: string;
   readonly hub: Hub;
   readonly metrics: Metrics;
-  readonly handler: (request: Request) => Response | Promise<Response>;
+  /** Never throws: an unexpected fault answers 500 `internal_error` and logs one line. */
+  readonly handler: (
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ) => Response | Promise<Response>;
   /** Stops answering `/ready` with 200 and closes every client with 1001. */
   drain(): void;
 }
@@ -84,6 +90,7 @@ export function createApp(
   if (parts.bus === undefined && config.bus !== "memory") {
     throw new Error(`HERALD_BUS=${config.bus} needs the bus from createBus(config, node)`);
   }
+  redactSecret(token);
   const publishToken = new SecretToken(token);
   const node = parts.node ?? crypto.randomUUID();
   const bus = parts.bus ?? new MemoryBus();
@@ -120,9 +127,40 @@ export function createApp(
     strictEvents: config.strictEvents,
   };
   let draining = false;
+  const hosts = allowedHosts(config);
+  const connections = new ConnectionLimiter(config.maxConnections, config.maxConnectionsPerIp);
 
-  const handler = (request: Request): Response | Promise<Response> => {
-    const url = new URL(request.url);
+  /** Takes a long-lived connection slot for the client, or answers why not. */
+  const admit = (info: Deno.ServeHandlerInfo | undefined): (() => void) | Response => {
+    const release = connections.acquire(clientIp(info));
+    if (release === "total") {
+      return httpError("server_busy", "too many connections; try again later", {}, {
+        "retry-after": "5",
+      });
+    }
+    if (release === "per_ip") {
+      return httpError("too_many_connections", "too many connections from this address");
+    }
+    return release;
+  };
+
+  const route = (
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Response | Promise<Response> => {
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      // An invalid Host (`Host: a b`) makes the request's URL unparseable.
+      return httpError("bad_request", "the Host header is not a valid host");
+    }
+    if (!hostAllowed(url, hosts)) {
+      return httpError(
+        "host_not_allowed",
+        "this host name is not served; see HERALD_ALLOWED_HOSTS",
+      );
+    }
     const { pathname } = url;
     const method = request.method;
     const tenant = DEFAULT_TENANT;
@@ -138,6 +176,7 @@ export function createApp(
           requests,
           publishToken,
           tenant: DEFAULT_TENANT,
+          admit: () => admit(info),
         });
       case "/events":
         if (method !== "POST") return methodNotAllowed("POST");
@@ -150,7 +189,7 @@ export function createApp(
         });
       case "/events/stream":
         if (method !== "GET") return methodNotAllowed("GET");
-        return handleSse(request, { hub, config, tenant });
+        return streamEvents(request, info);
       case "/state":
         if (method !== "GET") return methodNotAllowed("GET");
         return answer(() => stateQuery(hub, tenant, paramsOf(url)));
@@ -174,11 +213,56 @@ export function createApp(
         const appRoute = APP_ROUTE.exec(url);
         if (appRoute !== null) {
           if (method !== "GET") return methodNotAllowed("GET");
-          const appId = decodeURIComponent(appRoute.pathname.groups.appId!);
+          let appId: string;
+          try {
+            appId = decodeURIComponent(appRoute.pathname.groups.appId!);
+          } catch {
+            return httpError("bad_request", "the app id is not valid percent-encoded UTF-8");
+          }
           return answer(() => appQuery(hub, tenant, appId));
         }
         return httpError("not_found", `no route for ${pathname}`);
       }
+    }
+  };
+
+  /** `/events/stream` holds a connection slot until its response ends. */
+  const streamEvents = (request: Request, info: Deno.ServeHandlerInfo | undefined): Response => {
+    const release = admit(info);
+    if (release instanceof Response) return release;
+    let response: Response;
+    try {
+      response = handleSse(request, { hub, config, tenant: DEFAULT_TENANT });
+    } catch (error) {
+      release();
+      throw error;
+    }
+    if (response.status !== 200 || info === undefined) release();
+    else info.completed.then(release, release);
+    return response;
+  };
+
+  /** The one answer to a fault no route expected: one log line, never the query (tokens). */
+  const fault = (request: Request, error: unknown): Response => {
+    log.error("Unexpected fault answering {method} {path}: {error}", {
+      method: request.method,
+      path: pathOf(request),
+      error,
+    });
+    return httpError("internal_error", "the server failed to answer this request");
+  };
+
+  const handler = (
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ): Response | Promise<Response> => {
+    try {
+      const response = route(request, info);
+      return response instanceof Promise
+        ? response.catch((error) => fault(request, error))
+        : response;
+    } catch (error) {
+      return fault(request, error);
     }
   };
 
@@ -192,6 +276,17 @@ export function createApp(
       hub.closeAll(DISCONNECT.shutdown);
     },
   };
+}
+
+const log = logger("http");
+
+/** The request's path without its query (which may hold a token), or "?" when unreadable. */
+function pathOf(request: Request): string {
+  try {
+    return new URL(request.url).pathname;
+  } catch {
+    return "?";
+  }
 }
 
 /** Answers a query as JSON, or its `RequestError` as a 400/404. */
