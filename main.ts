@@ -24,9 +24,10 @@ import { type App, createApp } from "./server/app.ts";
 import { PublishTokenAuth } from "./server/auth.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
 import { debugRequests } from "./server/debug.ts";
-import { IsolateRoll } from "./server/isolates.ts";
-import { flushLogs, logger, setUpLogging } from "./server/log.ts";
+import { IsolateRoll, parallelIsolates } from "./server/isolates.ts";
+import { flushLogs, logger, redactSecret, setUpLogging } from "./server/log.ts";
 import { checkRuntime } from "./server/runtime.ts";
+import { httpError } from "./server/responses.ts";
 import { loadPublishToken, SecretToken } from "./server/token.ts";
 import { requestHandlers } from "./state/queries.ts";
 import { LiveState } from "./state/state.ts";
@@ -132,6 +133,8 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
   if (config.debugHooks) {
     for (const [topic, handler] of debugRequests(node)) requests.set(topic, handler);
   }
+  // No log line may ever hold the token, whoever writes it.
+  redactSecret(token);
   const auth = new PublishTokenAuth(new SecretToken(token));
   return createApp({ config, node, hub, sources, metrics, clock, auth, requests });
 }
@@ -230,6 +233,12 @@ async function serveItself(config: Config, app: App): Promise<void> {
   const server = Deno.serve({
     port: config.port,
     hostname: config.hostname,
+    // The handler answers every fault itself; this is the last resort, so that nothing reaches
+    // stderr as a stack trace (it would bypass the log format, level and redaction).
+    onError: (error) => {
+      log.error("Unexpected fault in the HTTP server: {error}", { error });
+      return httpError("internal_error", "the server failed to answer this request");
+    },
     onListen: ({ hostname, port }) => {
       log.info("Herald listening on {url}", {
         url: `http://${hostname}:${port}`,
@@ -251,7 +260,7 @@ async function serveItself(config: Config, app: App): Promise<void> {
 
 /** `deno serve`: this isolate answers through the default export; deno serve listens. */
 function serveThroughDenoServe(config: Config, app: App): void {
-  const isolates = new IsolateRoll(app.node);
+  const isolates = new IsolateRoll(app.node, parallelIsolates());
   logger("server").info("Herald isolate {node} ready under deno serve", {
     node: app.node,
     bus: app.hub.bus.kind,

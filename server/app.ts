@@ -10,6 +10,8 @@ import type { Clock } from "../hub/clock.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { Metrics } from "../hub/metrics.ts";
 import type { RequestHandler } from "../hub/session.ts";
+import { allowedHosts, clientIp, ConnectionLimiter, hostAllowed } from "./edge.ts";
+import { logger } from "./log.ts";
 import {
   appQuery,
   appsQuery,
@@ -32,7 +34,11 @@ export interface App {
   readonly node: string;
   readonly hub: Hub;
   readonly metrics: Metrics;
-  readonly handler: (request: Request) => Response | Promise<Response>;
+  /** Never throws: an unexpected fault answers 500 `internal_error` and logs one line. */
+  readonly handler: (
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ) => Response | Promise<Response>;
   /** Stops answering `/ready` with 200 and closes every client with 1001. */
   drain(): void;
 }
@@ -65,6 +71,8 @@ export function createApp(parts: AppParts): App {
     strictEvents: config.strictEvents,
   };
   let draining = false;
+  const hosts = allowedHosts(config);
+  const connections = new ConnectionLimiter(config.maxConnections, config.maxConnectionsPerIp);
 
   /** Authenticates a read, then answers `query` for the principal as JSON. */
   const read = async (
@@ -76,8 +84,37 @@ export function createApp(parts: AppParts): App {
     return answer(() => query(authentication.principal));
   };
 
-  const handler = (request: Request): Response | Promise<Response> => {
-    const url = new URL(request.url);
+  /** Takes a long-lived connection slot for the client, or answers why not. */
+  const admit = (info: Deno.ServeHandlerInfo | undefined): (() => void) | Response => {
+    const release = connections.acquire(clientIp(info));
+    if (release === "total") {
+      return httpError("server_busy", "too many connections; try again later", {}, {
+        "retry-after": "5",
+      });
+    }
+    if (release === "per_ip") {
+      return httpError("too_many_connections", "too many connections from this address");
+    }
+    return release;
+  };
+
+  const route = (
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Response | Promise<Response> => {
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      // An invalid Host (`Host: a b`) makes the request's URL unparseable.
+      return httpError("bad_request", "the Host header is not a valid host");
+    }
+    if (!hostAllowed(url, hosts)) {
+      return httpError(
+        "host_not_allowed",
+        "this host name is not served; see HERALD_ALLOWED_HOSTS",
+      );
+    }
     const { pathname } = url;
     const method = request.method;
     switch (pathname) {
@@ -91,13 +128,14 @@ export function createApp(parts: AppParts): App {
           sessionLimits,
           requests,
           auth,
+          admit: () => admit(info),
         });
       case "/events":
         if (method !== "POST") return methodNotAllowed("POST");
         return handlePublish(request, { hub, metrics, config, auth });
       case "/events/stream":
         if (method !== "GET") return methodNotAllowed("GET");
-        return handleSse(request, { hub, config, auth });
+        return streamEvents(request, info);
       case "/state":
         if (method !== "GET") return methodNotAllowed("GET");
         return read(request, (principal) => stateQuery(sources, principal.tenant, paramsOf(url)));
@@ -125,11 +163,59 @@ export function createApp(parts: AppParts): App {
         const appRoute = APP_ROUTE.exec(url);
         if (appRoute !== null) {
           if (method !== "GET") return methodNotAllowed("GET");
-          const appId = decodeURIComponent(appRoute.pathname.groups.appId!);
+          let appId: string;
+          try {
+            appId = decodeURIComponent(appRoute.pathname.groups.appId!);
+          } catch {
+            return httpError("bad_request", "the app id is not valid percent-encoded UTF-8");
+          }
           return read(request, (principal) => appQuery(sources, principal.tenant, appId));
         }
         return httpError("not_found", `no route for ${pathname}`);
       }
+    }
+  };
+
+  /** `/events/stream` holds a connection slot until its response ends. */
+  const streamEvents = async (
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<Response> => {
+    const release = admit(info);
+    if (release instanceof Response) return release;
+    let response: Response;
+    try {
+      response = await handleSse(request, { hub, config, auth });
+    } catch (error) {
+      release();
+      throw error;
+    }
+    if (response.status !== 200 || info === undefined) release();
+    else info.completed.then(release, release);
+    return response;
+  };
+
+  /** The one answer to a fault no route expected: one log line, never the query (tokens). */
+  const fault = (request: Request, error: unknown): Response => {
+    log.error("Unexpected fault answering {method} {path}: {error}", {
+      method: request.method,
+      path: pathOf(request),
+      error,
+    });
+    return httpError("internal_error", "the server failed to answer this request");
+  };
+
+  const handler = (
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ): Response | Promise<Response> => {
+    try {
+      const response = route(request, info);
+      return response instanceof Promise
+        ? response.catch((error) => fault(request, error))
+        : response;
+    } catch (error) {
+      return fault(request, error);
     }
   };
 
@@ -143,6 +229,17 @@ export function createApp(parts: AppParts): App {
       hub.closeAll(DISCONNECT.shutdown);
     },
   };
+}
+
+const log = logger("http");
+
+/** The request's path without its query (which may hold a token), or "?" when unreadable. */
+function pathOf(request: Request): string {
+  try {
+    return new URL(request.url).pathname;
+  } catch {
+    return "?";
+  }
 }
 
 /** Answers a query as JSON, or its domain error with the status the error table gives it. */

@@ -53,6 +53,10 @@ export interface Config {
   readonly redisReconnectMaxMs: number;
   readonly redisStreamMaxLen: number;
   readonly debugHooks: boolean;
+  readonly allowedHosts: readonly string[] | null;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerIp: number;
+  readonly bodyTimeoutMs: number;
 }
 
 /** History backends `HERALD_HISTORY` accepts. */
@@ -114,6 +118,26 @@ function origins(raw: string): string[] | Error {
       }
     } catch {
       return new Error(`"${origin}" is not an origin such as https://dash.example.com`);
+    }
+  }
+  return list;
+}
+
+/** Host names, lowercased; `*` alone means any host (null). */
+function hosts(raw: string): string[] | null | Error {
+  const list = raw.split(",").map((host) => host.trim().toLowerCase()).filter((host) =>
+    host !== ""
+  );
+  if (list.includes("*")) return null;
+  for (const host of list) {
+    let parsed: URL;
+    try {
+      parsed = new URL(`http://${host}`);
+    } catch {
+      return new Error(`"${host}" is not a host name such as herald.example.com`);
+    }
+    if (parsed.host !== host || parsed.port !== "") {
+      return new Error(`"${host}" is not a host name without port (try "${parsed.hostname}")`);
     }
   }
   return list;
@@ -439,6 +463,35 @@ export const SETTINGS = {
     description:
       "Test only: 1 enables the debug.node and debug.stallOnBusMessage request topics. Never in production.",
     parse: flag,
+  },
+
+  // The HTTP edge: which Host names are served, how many long-lived connections, how long a
+  // body may take. See docs/security.md and "Limits and settings" in docs/operations.md.
+  allowedHosts: {
+    env: "HERALD_ALLOWED_HOSTS",
+    default: null as string[] | null,
+    description:
+      "Comma-separated Host names served (any port; * any); others get 421. Unset: any, or loopback names on loopback.",
+    parse: hosts,
+  },
+  maxConnections: {
+    env: "HERALD_MAX_CONNECTIONS",
+    default: 10_000,
+    description:
+      "WebSocket and SSE connections this process holds at once; more get 503 (bounds memory).",
+    parse: integer(1, 10_000_000),
+  },
+  maxConnectionsPerIp: {
+    env: "HERALD_MAX_CONNECTIONS_PER_IP",
+    default: 32,
+    description: "WebSocket and SSE connections one client IP holds at once; more get 429.",
+    parse: integer(1, 10_000_000),
+  },
+  bodyTimeoutMs: {
+    env: "HERALD_BODY_TIMEOUT_MS",
+    default: 10_000,
+    description: "A POST /events body not fully received in this time gets 408 and is dropped.",
+    parse: integer(100, 600_000),
   },
 } satisfies { [K in keyof Config]: Setting<Config[K]> };
 

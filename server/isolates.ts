@@ -14,10 +14,17 @@ export class IsolateRoll {
   readonly #peers = new Set<string>();
   readonly #stopped = new Set<string>();
   readonly #channel: BroadcastChannel;
+  /** Isolates `deno serve` starts besides this one, whether or not their hello arrived yet. */
+  readonly #expectedPeers: number;
   #onChange: () => void = () => {};
 
-  constructor(node: string, channelName = "herald-lifecycle") {
+  /**
+   * `isolates` is how many `deno serve --parallel` starts (see {@linkcode parallelIsolates}):
+   * a SIGTERM right after start must not find a peer whose hello has not arrived yet.
+   */
+  constructor(node: string, isolates = 1, channelName = "herald-lifecycle") {
     this.#node = node;
+    this.#expectedPeers = Math.max(0, isolates - 1);
     this.#channel = new BroadcastChannel(channelName);
     this.#channel.onmessage = (event: MessageEvent<LifecycleMessage>) => {
       const message = event.data;
@@ -44,6 +51,7 @@ export class IsolateRoll {
     this.#channel.postMessage({ stopped: this.#node } satisfies LifecycleMessage);
     return new Promise((resolve) => {
       const check = () => {
+        if (this.#stopped.size < this.#expectedPeers) return;
         for (const peer of this.#peers) if (!this.#stopped.has(peer)) return;
         this.#channel.close();
         resolve();
@@ -52,4 +60,13 @@ export class IsolateRoll {
       check();
     });
   }
+}
+
+/**
+ * How many isolates `deno serve --parallel` runs: `DENO_JOBS` when set, else one per CPU (as
+ * Deno itself decides).
+ */
+export function parallelIsolates(): number {
+  const jobs = Number(Deno.env.get("DENO_JOBS"));
+  return Number.isInteger(jobs) && jobs > 0 ? jobs : navigator.hardwareConcurrency;
 }

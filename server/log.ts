@@ -1,6 +1,11 @@
 /**
  * Logging through LogTape: structured records, levels, text for people or JSON lines for
  * machines. `flushLogs` is awaited on shutdown so the last records are written.
+ *
+ * Every record passes through one redaction step before any sink sees it: `token=` query
+ * values, `Authorization` values, bearer tokens and every secret registered with
+ * {@linkcode redactSecret} (the publish token) are replaced by `[redacted]`, in the message,
+ * in the properties and in the message and stack of errors, whatever path a value took.
  * @module
  */
 
@@ -12,17 +17,89 @@ import {
   getStreamSink,
   jsonLinesFormatter,
   type Logger,
+  type LogRecord,
+  type Sink,
 } from "@logtape/logtape";
 import type { Config } from "./config.ts";
+
+/** What replaces a secret in a log line. */
+export const REDACTED = "[redacted]";
+
+const secrets = new Set<string>();
+
+/** Registers a secret value (the publish token) that no log line may contain. */
+export function redactSecret(value: string): void {
+  if (value.length > 0) secrets.add(value);
+}
+
+const PATTERNS: readonly [RegExp, string][] = [
+  // `token=` in a query string or any text that embeds a URL.
+  [/(token=)[^&\s'"#<>]*/gi, `$1${REDACTED}`],
+  // `Authorization: <value>` / `"authorization":"<value>"`.
+  [/(authorization["']?\s*[:=]\s*["']?)[^"'\r\n,}]*/gi, `$1${REDACTED}`],
+  [/(bearer\s+)[^\s"',}]+/gi, `$1${REDACTED}`],
+];
+
+/** `text` with every token, authorization value and registered secret replaced. */
+export function redact(text: string): string {
+  let out = text;
+  for (const secret of secrets) out = out.replaceAll(secret, REDACTED);
+  for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement);
+  return out;
+}
+
+function redactValue(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return redact(value);
+  if (value === null || typeof value !== "object" || depth > 4) return value;
+  if (value instanceof Error) {
+    const copy = new Error(redact(value.message));
+    copy.name = value.name;
+    if (value.stack !== undefined) copy.stack = redact(value.stack);
+    return copy;
+  }
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    out[key] = /^authorization$|token/i.test(key) && typeof item === "string"
+      ? REDACTED
+      : redactValue(item, depth + 1);
+  }
+  return out;
+}
+
+/** A record with every secret scrubbed (see the module doc). */
+export function redactRecord(record: LogRecord): LogRecord {
+  return {
+    ...record,
+    message: record.message.map((part) => redactValue(part)),
+    rawMessage: typeof record.rawMessage === "string"
+      ? redact(record.rawMessage)
+      : record.rawMessage,
+    properties: redactValue(record.properties) as Record<string, unknown>,
+  };
+}
+
+/** Wraps a sink so it only ever sees redacted records. */
+function redacting(sink: Sink & Partial<AsyncDisposable & Disposable>): Sink {
+  const wrapped = (record: LogRecord) => sink(redactRecord(record));
+  // LogTape flushes a sink on dispose() through these symbols: the stream sink buffers, so a
+  // wrapper without them would lose the last lines at shutdown.
+  return Object.assign(wrapped, {
+    ...(sink[Symbol.asyncDispose] && { [Symbol.asyncDispose]: () => sink[Symbol.asyncDispose]!() }),
+    ...(sink[Symbol.dispose] && { [Symbol.dispose]: () => sink[Symbol.dispose]!() }),
+  });
+}
 
 /** Configures the `herald` logger category from the config. */
 export async function setUpLogging(config: Pick<Config, "logLevel" | "logFormat">): Promise<void> {
   await configure({
     reset: true,
     sinks: {
-      out: config.logFormat === "json"
-        ? getStreamSink(Deno.stdout.writable, { formatter: jsonLinesFormatter })
-        : getConsoleSink(),
+      out: redacting(
+        config.logFormat === "json"
+          ? getStreamSink(Deno.stdout.writable, { formatter: jsonLinesFormatter })
+          : getConsoleSink(),
+      ),
     },
     loggers: [
       { category: ["herald"], lowestLevel: config.logLevel, sinks: ["out"] },

@@ -16,28 +16,53 @@ import { answerError, refuse } from "./errors.ts";
 export interface PublishDeps {
   readonly hub: Hub;
   readonly metrics: Metrics;
-  readonly config: Pick<Config, "maxBodyBytes" | "maxBatch" | "strictEvents">;
+  readonly config: Pick<Config, "maxBodyBytes" | "maxBatch" | "strictEvents" | "bodyTimeoutMs">;
   /** Decides who publishes, and so the tenant the events belong to. */
   readonly auth: Authenticator;
 }
 
-/** Reads a body up to `limit` bytes; null when it is longer. */
-async function readLimited(request: Request, limit: number): Promise<Uint8Array | null> {
+/** The body did not arrive within `HERALD_BODY_TIMEOUT_MS`. */
+const TIMED_OUT = Symbol("timed out");
+
+/**
+ * Reads a body up to `limit` bytes within `timeoutMs`; null when it is longer, `TIMED_OUT` when
+ * it is still incomplete at the deadline. A timed-out read is cancelled and its chunks released;
+ * Deno.serve keeps the connection itself open until the peer sends the rest or closes it.
+ */
+async function readLimited(
+  request: Request,
+  limit: number,
+  timeoutMs: number,
+): Promise<Uint8Array | null | typeof TIMED_OUT> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
   if (declared > limit) return null;
   if (request.body === null) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel();
-      return null;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    reader.cancel().catch(() => {});
+  }, timeoutMs);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      // A cancelled read ends as `done`: never take a cut-off body for a whole one.
+      if (timedOut) return TIMED_OUT;
+      if (done) break;
+      total += value.byteLength;
+      if (total > limit) {
+        await reader.cancel();
+        return null;
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+  } catch (error) {
+    if (timedOut) return TIMED_OUT;
+    throw error;
+  } finally {
+    clearTimeout(timer);
   }
   const body = new Uint8Array(total);
   let offset = 0;
@@ -64,8 +89,13 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
     return fail("unsupported_media_type", "the body must be application/json");
   }
-  const { maxBodyBytes, maxBatch, strictEvents } = deps.config;
-  const body = await readLimited(request, maxBodyBytes);
+  const { maxBodyBytes, maxBatch, strictEvents, bodyTimeoutMs } = deps.config;
+  const body = await readLimited(request, maxBodyBytes, bodyTimeoutMs);
+  if (body === TIMED_OUT) {
+    return fail("request_timeout", `the body did not arrive within ${bodyTimeoutMs} ms`, {}, {
+      connection: "close",
+    });
+  }
   if (body === null) return fail("body_too_large", `the body is larger than ${maxBodyBytes} bytes`);
   let parsed: unknown;
   try {

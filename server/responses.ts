@@ -13,11 +13,16 @@ export const HTTP_ERRORS = {
   origin_forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   body_too_large: 413,
   batch_too_large: 413,
   unsupported_media_type: 415,
+  host_not_allowed: 421,
   upgrade_required: 426,
+  too_many_connections: 429,
+  internal_error: 500,
   unavailable: 503,
+  server_busy: 503,
 } as const;
 
 /** One of {@linkcode HTTP_ERRORS}. */

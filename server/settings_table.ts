@@ -15,6 +15,7 @@ export const SETTINGS_TABLE_FILES = ["README.md", "docs/operations.md"] as const
 
 function shownDefault(value: unknown): string {
   if (value === undefined) return "(generated)";
+  if (value === null) return "(any)";
   if (Array.isArray(value)) return value.length === 0 ? "(none)" : value.join(",");
   if (typeof value === "boolean") return value ? "1" : "0";
   return String(value);

@@ -192,3 +192,66 @@ function indexOfHeadEnd(bytes: Uint8Array): number {
   }
   return -1;
 }
+
+/** What a raw HTTP exchange got back: the status (0 when none came) and the whole answer. */
+export interface RawAnswer {
+  readonly status: number;
+  readonly text: string;
+  /** The server ended the connection (as opposed to the read timing out). */
+  readonly closed: boolean;
+}
+
+/**
+ * Sends `request` (any bytes: a request line and headers of any shape) on a new TCP connection
+ * and reads until the server closes it, a response with a `content-length` is complete, or
+ * `timeoutMs` passes.
+ */
+export async function rawRequest(
+  port: number,
+  request: string | Uint8Array,
+  timeoutMs = 2000,
+): Promise<RawAnswer> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  let answer = new Uint8Array();
+  let closed = false;
+  const timer = setTimeout(() => {
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }, timeoutMs);
+  try {
+    await writeAll(conn, typeof request === "string" ? encoder.encode(request) : request);
+    for (;;) {
+      const chunk = new Uint8Array(65536);
+      const read = await conn.read(chunk);
+      if (read === null) {
+        closed = true;
+        break;
+      }
+      answer = concat(answer, chunk.subarray(0, read));
+      if (responseComplete(answer)) break;
+    }
+  } catch {
+    // Reset by the server, or closed by the timer.
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+  const text = decoder.decode(answer);
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+  return { status, text, closed };
+}
+
+/** True when `bytes` hold a whole response head and the `content-length` bytes after it. */
+function responseComplete(bytes: Uint8Array): boolean {
+  const end = indexOfHeadEnd(bytes);
+  if (end === -1) return false;
+  const length = /\r\ncontent-length: *(\d+)/i.exec(decoder.decode(bytes.subarray(0, end)));
+  return length !== null && bytes.byteLength >= end + 4 + Number(length[1]);
+}

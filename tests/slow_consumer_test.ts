@@ -279,3 +279,37 @@ Deno.test("a stalled client does not raise the hub's memory with what is publish
     `RSS grew ${(growth / 1048576).toFixed(1)} MiB while 384 MiB went past a stalled client`,
   );
 });
+
+Deno.test("a stalled client that keeps sending still finds 4008 when it reads again", async () => {
+  await using hub = startTestHub({
+    HERALD_OVERFLOW: "drop-oldest",
+    HERALD_STALL_TIMEOUT_MS: "300",
+  });
+  const { socket: stalled } = await RawWebSocket.handshake(hub.port);
+  await waitFor(() => hub.app.hub.clientCount === 1, "client connected");
+  // Never reads, but keeps sending: Deno tears a closing socket down when a message arrives.
+  let sending = true;
+  const sender = (async () => {
+    for (let n = 0; sending; n++) {
+      try {
+        await stalled.sendText(JSON.stringify({ type: "ping", requestId: n }));
+      } catch {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  await publishUntil(
+    hub,
+    async () =>
+      (await readMetrics(hub.url)).get(
+        'herald_slow_consumer_disconnects_total{reason="stalled"}',
+      ) === 1,
+  );
+  // Let several messages arrive while the close is pending before reading again.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const { closeCode } = await drain(stalled);
+  sending = false;
+  await sender;
+  assert.equal(closeCode, 4008);
+});

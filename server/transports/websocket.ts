@@ -4,6 +4,7 @@
  * @module
  */
 
+import { DISCONNECT } from "../../events/codes.ts";
 import { decodeFilter, type SubscriptionFilter } from "../../events/messages.ts";
 import { parseTopic, type TopicPattern } from "../../events/topic.ts";
 import type { Clock } from "../../hub/clock.ts";
@@ -31,11 +32,16 @@ export interface WebSocketDeps {
   readonly hub: Hub;
   readonly metrics: Metrics;
   readonly clock: Clock;
-  readonly config: Pick<Config, "allowedOrigins" | "pingIntervalSeconds">;
+  readonly config: Pick<
+    Config,
+    "allowedOrigins" | "pingIntervalSeconds" | "stallTimeoutMs" | "drainPollMs"
+  >;
   readonly sessionLimits: SessionLimits;
   readonly requests: ReadonlyMap<string, RequestHandler>;
   /** Decides who the connection acts as (and whether it may publish). */
   readonly auth: Authenticator;
+  /** Takes a connection slot (returns its release) or answers why not; none: no cap. */
+  readonly admit?: () => (() => void) | Response;
 }
 
 /** Subscriptions asked for in the query string. */
@@ -75,11 +81,16 @@ export function readQuery(url: URL): InitialSubscriptions | string {
 }
 
 /** Adapts a Deno WebSocket to the hub's transport (a class: no closures per connection). */
-class SocketTransport implements Transport {
+export class SocketTransport implements Transport {
   readonly #socket: WebSocket;
+  readonly #lingerMs: number;
+  readonly #pollMs: number;
 
-  constructor(socket: WebSocket) {
+  /** `lingerMs`: how long a close waits for the frames already buffered to be written. */
+  constructor(socket: WebSocket, lingerMs: number, pollMs: number) {
     this.#socket = socket;
+    this.#lingerMs = lingerMs;
+    this.#pollMs = pollMs;
   }
 
   send(outgoing: Outgoing): void {
@@ -90,8 +101,31 @@ class SocketTransport implements Transport {
     return this.#socket.bufferedAmount;
   }
 
+  /**
+   * Sends the close frame once the frames buffered before it are written (or after `lingerMs`).
+   * Deno tears a closing server socket down as soon as a message arrives, so a close sent
+   * behind a full buffer to a client that keeps sending never reached it: the client read what
+   * was buffered and then saw the connection reset instead of the close code (4008). A
+   * shutdown (1001) does not wait: it has its own deadline.
+   */
   close(code: number, reason: string): void {
-    this.#socket.close(code, reason);
+    const socket = this.#socket;
+    if (
+      code === DISCONNECT.shutdown.code || socket.readyState !== WebSocket.OPEN ||
+      socket.bufferedAmount === 0
+    ) {
+      socket.close(code, reason);
+      return;
+    }
+    const deadline = Date.now() + this.#lingerMs;
+    const timer = setInterval(() => {
+      if (socket.readyState !== WebSocket.OPEN) {
+        clearInterval(timer);
+      } else if (socket.bufferedAmount === 0 || Date.now() >= deadline) {
+        clearInterval(timer);
+        socket.close(code, reason);
+      }
+    }, this.#pollMs);
   }
 }
 
@@ -110,10 +144,38 @@ export function subscribeInitial(hub: Hub, client: Client, initial: InitialSubsc
   }
 }
 
+/** Whether a comma-separated header holds `token` (case-insensitive). */
+function headerHas(value: string | null, token: string): boolean {
+  return value !== null &&
+    value.split(",").some((part) => part.trim().toLowerCase() === token);
+}
+
+/**
+ * Why an upgrade request is not a valid WebSocket handshake (RFC 6455 4.2.1), or null. Checked
+ * before `Deno.upgradeWebSocket`, which throws on these.
+ */
+function handshakeProblem(headers: Headers): string | null {
+  if (!headerHas(headers.get("connection"), "upgrade")) return "Connection must include Upgrade";
+  const key = headers.get("sec-websocket-key");
+  if (key === null || !/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {
+    return "Sec-WebSocket-Key must be 16 bytes in base64";
+  }
+  if (headers.get("sec-websocket-version")?.trim() !== "13") {
+    return "Sec-WebSocket-Version must be 13";
+  }
+  return null;
+}
+
 /** Handles a request for `/ws`. */
 export async function handleWebSocket(request: Request, deps: WebSocketDeps): Promise<Response> {
-  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+  if (!headerHas(request.headers.get("upgrade"), "websocket")) {
     return httpError("upgrade_required", "/ws speaks WebSocket only", {}, { upgrade: "websocket" });
+  }
+  const problem = handshakeProblem(request.headers);
+  if (problem !== null) {
+    return httpError("bad_request", `not a WebSocket handshake: ${problem}`, {}, {
+      "sec-websocket-version": "13",
+    });
   }
   if (!originAllowed(request.headers.get("origin"), deps.config.allowedOrigins)) {
     return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
@@ -124,14 +186,24 @@ export async function handleWebSocket(request: Request, deps: WebSocketDeps): Pr
   const authentication = await deps.auth.authenticate(request, "connect");
   if (!authentication.ok) return refuse(authentication.refusal);
   const { principal } = authentication;
-  // Deno pings after idleTimeout/2 of silence and closes at idleTimeout without a pong.
-  const { socket, response } = Deno.upgradeWebSocket(request, {
-    idleTimeout: deps.config.pingIntervalSeconds * 2,
-  });
+  const release = deps.admit?.() ?? (() => {});
+  if (release instanceof Response) return release;
+  let upgraded: { socket: WebSocket; response: Response };
+  try {
+    // Deno pings after idleTimeout/2 of silence and closes at idleTimeout without a pong.
+    upgraded = Deno.upgradeWebSocket(request, {
+      idleTimeout: deps.config.pingIntervalSeconds * 2,
+    });
+  } catch (error) {
+    release();
+    log.debug("Refused an upgrade: {error}", { error });
+    return httpError("bad_request", "not a WebSocket handshake");
+  }
+  const { socket, response } = upgraded;
   let session: Session | null = null;
   socket.onopen = () => {
     const client = deps.hub.connect(
-      new SocketTransport(socket),
+      new SocketTransport(socket, deps.config.stallTimeoutMs, deps.config.drainPollMs),
       principal,
       "websocket",
     );
@@ -153,7 +225,13 @@ export async function handleWebSocket(request: Request, deps: WebSocketDeps): Pr
       log.error("Failed to handle a message: {error}", { error });
     }
   };
-  socket.onclose = () => session?.client.transportClosed();
-  socket.onerror = () => session?.client.transportClosed();
+  socket.onclose = () => {
+    release();
+    session?.client.transportClosed();
+  };
+  socket.onerror = () => {
+    release();
+    session?.client.transportClosed();
+  };
   return response;
 }
