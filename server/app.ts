@@ -118,6 +118,7 @@ export function createApp(
     messageRate: config.messageRate,
     messageBurst: config.messageBurst,
     strictEvents: config.strictEvents,
+    maxEventDepth: config.maxEventDepth,
   };
   let draining = false;
 

@@ -17,7 +17,7 @@ import { bearerToken, type SecretToken } from "./token.ts";
 export interface PublishDeps {
   readonly hub: Hub;
   readonly metrics: Metrics;
-  readonly config: Pick<Config, "maxBodyBytes" | "maxBatch" | "strictEvents">;
+  readonly config: Pick<Config, "maxBodyBytes" | "maxBatch" | "strictEvents" | "maxEventDepth">;
   readonly publishToken: SecretToken;
   /** The tenant a publish token belongs to (one `default` tenant until auth lands). */
   readonly tenant: string;
@@ -65,7 +65,7 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
     return fail("unsupported_media_type", "the body must be application/json");
   }
-  const { maxBodyBytes, maxBatch, strictEvents } = deps.config;
+  const { maxBodyBytes, maxBatch, strictEvents, maxEventDepth } = deps.config;
   const body = await readLimited(request, maxBodyBytes);
   if (body === null) return fail("body_too_large", `the body is larger than ${maxBodyBytes} bytes`);
   let parsed: unknown;
@@ -81,7 +81,7 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
   }
   const inputs: EventInput[] = [];
   for (const [index, raw] of raws.entries()) {
-    const decoded = decodeEventInput(raw, { strict: strictEvents });
+    const decoded = decodeEventInput(raw, { strict: strictEvents, maxDepth: maxEventDepth });
     if (!decoded.ok) return fail("bad_event", decoded.message, { index });
     inputs.push(decoded.value);
   }
