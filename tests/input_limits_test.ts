@@ -13,6 +13,7 @@ import { RedisHistory } from "../hub/history_redis.ts";
 import {
   type Frame,
   openTestHub,
+  procMemory,
   publishSeqs,
   readMetrics,
   redisMissing,
@@ -240,14 +241,6 @@ Deno.test("since is exclusive everywhere: /history, request history, resume and 
     }
   }
 });
-
-/** A memory figure of a process in bytes from /proc/<pid>/status: VmRSS (now) or VmHWM (peak). */
-export async function procMemory(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const kib = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
-  if (kib === null) throw new Error(`No ${field} in /proc/${pid}/status`);
-  return Number(kib[1]) * 1024;
-}
 
 const MIB = 1024 * 1024;
 
