@@ -244,18 +244,24 @@ Deno.test("since is exclusive everywhere: /history, request history, resume and 
 
 const MIB = 1024 * 1024;
 
-/** Sends batches of frames until done or the hub ends the connection; true when all were sent. */
+/**
+ * Sends batches of frames until done, the hub ends the connection, or a write has not completed
+ * for 3 s (the hub stopped reading: back-pressure bounds it too); true when all were sent.
+ */
 async function flood(
   socket: RawWebSocket,
   batches: number,
   batch: () => string[],
 ): Promise<boolean> {
   for (let index = 0; index < batches; index++) {
-    try {
-      await socket.sendTexts(batch());
-    } catch {
-      return false;
-    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stuck = new Promise<"stuck">((
+      resolve,
+    ) => (timer = setTimeout(() => resolve("stuck"), 3000)));
+    const sent = socket.sendTexts(batch()).then(() => "sent" as const, () => "closed" as const);
+    const outcome = await Promise.race([sent, stuck]);
+    clearTimeout(timer);
+    if (outcome !== "sent") return false;
   }
   return true;
 }
@@ -281,19 +287,30 @@ Deno.test("a client that never reads its replies holds bounded memory, and is cl
   const { socket } = await RawWebSocket.handshake(hub.port);
   const ping = JSON.stringify({ type: "ping", requestId: "r".repeat(128) });
   await flood(socket, 40, () => Array.from({ length: 10_000 }, () => ping));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // The peak counts: every reply kept would have been held at once.
+  const pings = Math.max(await procMemory(pid, "VmHWM"), await procMemory(pid)) - baseline;
+  assert.ok(
+    pings < 32 * MIB,
+    `400,000 unread replies grew the hub by ${(pings / MIB).toFixed(1)} MiB`,
+  );
   // And 500 pings with a 400 KB requestId (200 MB of echoes before): refused, not echoed.
   const { socket: echoes } = await RawWebSocket.handshake(hub.port);
   const huge = JSON.stringify({ type: "ping", requestId: "x".repeat(400_000) });
   await flood(echoes, 10, () => Array.from({ length: 50 }, () => huge));
   await new Promise((resolve) => setTimeout(resolve, 300));
-  const peak = await procMemory(pid, "VmHWM");
-  const grown = Math.max(peak, await procMemory(pid)) - baseline;
-  assert.ok(grown < 48 * MIB, `the hub grew by ${(grown / MIB).toFixed(1)} MiB`);
-  const metrics = await readMetrics(hub.url);
-  assert.equal(
-    metrics.get('herald_slow_consumer_disconnects_total{reason="queue_full"}'),
-    1,
-    "the client that never read was closed as a slow consumer (4008)",
+  // The peak again: an echo of each would have held some 200 MB at once.
+  const echoed = Math.max(await procMemory(pid, "VmHWM"), await procMemory(pid)) - baseline;
+  assert.ok(
+    echoed < 96 * MIB,
+    `500 refused 400 KB requestIds grew the hub by ${(echoed / MIB).toFixed(1)} MiB at the peak`,
+  );
+  await waitFor(
+    async () => {
+      const metrics = await readMetrics(hub.url);
+      return metrics.get('herald_slow_consumer_disconnects_total{reason="queue_full"}') === 1;
+    },
+    "the client that never read closed because its queue of replies was full (4008)",
   );
   socket.close();
   echoes.close();
