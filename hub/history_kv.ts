@@ -19,6 +19,7 @@ import type { HeraldEvent } from "../events/envelope.ts";
 import type { Clock } from "./clock.ts";
 import {
   collectPage,
+  encodeFrameAt,
   type EventDraft,
   EventTooLargeError,
   formatCursor,
@@ -30,7 +31,6 @@ import {
   type StoredEvent,
   windowFor,
 } from "./history.ts";
-import { encodeEventFrame } from "../events/envelope.ts";
 import type { RetentionLimits } from "./history_memory.ts";
 
 /** Deno KV's largest value (64 KiB) less the room the store time and encoding take. */
@@ -117,7 +117,7 @@ export class KvHistory implements History {
       let bytes = 0;
       for (const [index, draft] of drafts.entries()) {
         const event: HeraldEvent = { ...draft, seq: formatCursor(this.#epoch, last + index + 1) };
-        const frame = encodeEventFrame(event);
+        const frame = encodeFrameAt(event, index);
         const value = encodeEntry(now, frame);
         if (value.byteLength - 8 > KV_MAX_FRAME_BYTES) {
           throw new EventTooLargeError(

@@ -125,6 +125,7 @@ export function createApp(
     messageRate: config.messageRate,
     messageBurst: config.messageBurst,
     strictEvents: config.strictEvents,
+    maxEventDepth: config.maxEventDepth,
   };
   let draining = false;
   const hosts = allowedHosts(config);

@@ -17,7 +17,10 @@ import { bearerToken, type SecretToken } from "./token.ts";
 export interface PublishDeps {
   readonly hub: Hub;
   readonly metrics: Metrics;
-  readonly config: Pick<Config, "maxBodyBytes" | "maxBatch" | "strictEvents" | "bodyTimeoutMs">;
+  readonly config: Pick<
+    Config,
+    "maxBodyBytes" | "maxBatch" | "strictEvents" | "bodyTimeoutMs" | "maxEventDepth"
+  >;
   readonly publishToken: SecretToken;
   /** The tenant a publish token belongs to (one `default` tenant until auth lands). */
   readonly tenant: string;
@@ -90,7 +93,7 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
     return fail("unsupported_media_type", "the body must be application/json");
   }
-  const { maxBodyBytes, maxBatch, strictEvents, bodyTimeoutMs } = deps.config;
+  const { maxBodyBytes, maxBatch, strictEvents, bodyTimeoutMs, maxEventDepth } = deps.config;
   const body = await readLimited(request, maxBodyBytes, bodyTimeoutMs);
   if (body === TIMED_OUT) {
     return fail("request_timeout", `the body did not arrive within ${bodyTimeoutMs} ms`, {}, {
@@ -111,7 +114,7 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
   }
   const inputs: EventInput[] = [];
   for (const [index, raw] of raws.entries()) {
-    const decoded = decodeEventInput(raw, { strict: strictEvents });
+    const decoded = decodeEventInput(raw, { strict: strictEvents, maxDepth: maxEventDepth });
     if (!decoded.ok) return fail("bad_event", decoded.message, { index });
     inputs.push(decoded.value);
   }

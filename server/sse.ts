@@ -22,7 +22,7 @@ import { readQuery, subscribeInitial } from "./websocket.ts";
 /** What the SSE endpoint needs. */
 export interface SseDeps {
   readonly hub: Hub;
-  readonly config: Pick<Config, "allowedOrigins" | "sseHeartbeatSeconds">;
+  readonly config: Pick<Config, "allowedOrigins" | "sseHeartbeatSeconds" | "maxSubscriptions">;
   readonly tenant: string;
 }
 
@@ -105,7 +105,7 @@ export function handleSse(request: Request, deps: SseDeps): Response {
     return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
   }
   const url = new URL(request.url);
-  const initial = readQuery(url);
+  const initial = readQuery(url, deps.config.maxSubscriptions);
   if (typeof initial === "string") return httpError("bad_request", initial);
   const since = request.headers.get("last-event-id") ?? initial.since;
   let closed = () => {};
