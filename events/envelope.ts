@@ -4,12 +4,24 @@
  */
 
 import { checkPayload, isCatalogued } from "./catalog.ts";
-import { type Decoded, invalid, isJsonObject, type JsonObject } from "./json.ts";
+import {
+  type Decoded,
+  invalid,
+  isJsonObject,
+  type JsonObject,
+  jsonValueProblem,
+  quoted,
+} from "./json.ts";
 
 /** Longest event type name accepted. */
 export const MAX_TYPE_LENGTH = 128;
 /** Longest `appId`, `namespace` or producer-supplied `id` accepted. */
 export const MAX_NAME_LENGTH = 256;
+/**
+ * Default of `HERALD_MAX_EVENT_DEPTH`: how deep objects and arrays may nest in a payload (the
+ * payload object is level 1). Deeper input is refused before it gets a cursor.
+ */
+export const DEFAULT_MAX_EVENT_DEPTH = 32;
 
 /**
  * Dotted event type: lower-case first segment, at least two segments; later segments may be
@@ -78,6 +90,11 @@ function optionalName(
 export interface DecodeEventOptions {
   /** Reject types outside the catalog (`HERALD_STRICT_EVENTS=1`). */
   readonly strict: boolean;
+  /**
+   * Deepest nesting of objects and arrays in a payload (`HERALD_MAX_EVENT_DEPTH`); defaults to
+   * {@linkcode DEFAULT_MAX_EVENT_DEPTH}.
+   */
+  readonly maxDepth?: number;
 }
 
 /**
@@ -99,7 +116,7 @@ export function decodeEventInput(raw: unknown, options: DecodeEventOptions): Dec
       return invalid(
         key === "seq"
           ? "seq is assigned by the hub and cannot be published"
-          : `unknown field "${key}" (allowed: ${[...INPUT_FIELDS].join(", ")})`,
+          : `unknown field ${quoted(key)} (allowed: ${[...INPUT_FIELDS].join(", ")})`,
       );
     }
   }
@@ -122,6 +139,8 @@ export function decodeEventInput(raw: unknown, options: DecodeEventOptions): Dec
     return invalid("payload must be a JSON object when present");
   }
   const body: JsonObject = payload ?? {};
+  const problem = jsonValueProblem(body, options.maxDepth ?? DEFAULT_MAX_EVENT_DEPTH);
+  if (problem !== null) return invalid(`payload: ${problem}`);
   const payloadProblem = checkPayload(type, body);
   if (payloadProblem !== null) return invalid(payloadProblem);
   if (timestamp !== undefined && (typeof timestamp !== "string" || !isIsoTimestamp(timestamp))) {

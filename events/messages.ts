@@ -5,12 +5,26 @@
  */
 
 import { ERROR_CODES, type ErrorCode, type LagReason } from "./codes.ts";
-import { type Decoded, invalid, isJsonObject, type JsonObject, type JsonValue } from "./json.ts";
+import {
+  type Decoded,
+  invalid,
+  isJsonObject,
+  type JsonObject,
+  type JsonValue,
+  quoted,
+} from "./json.ts";
 import { MAX_NAME_LENGTH } from "./envelope.ts";
 import { parseTopic, type TopicPattern } from "./topic.ts";
 
 /** Echoed on every reply to a message that carried one. */
 export type RequestId = string | number;
+
+/**
+ * Longest string `requestId` accepted (UTF-16 code units), a protocol constant. A longer one,
+ * or a number that is not a safe integer (`1e400`, `1.5`, `2**60`), is refused with
+ * `bad_message` and not echoed, so every echo is exact and every reply small.
+ */
+export const MAX_REQUEST_ID_LENGTH = 128;
 
 /** Exact-match filters a subscription may carry. */
 export interface SubscriptionFilter {
@@ -82,7 +96,7 @@ export function decodeFilter(raw: unknown): Decoded<SubscriptionFilter> {
   const filter: { appId?: string; namespace?: string } = {};
   for (const [key, value] of Object.entries(raw)) {
     if (key !== "appId" && key !== "namespace") {
-      return invalid(`unknown filter field "${key}" (allowed: appId, namespace)`);
+      return invalid(`unknown filter field ${quoted(key)} (allowed: appId, namespace)`);
     }
     if (typeof value !== "string" || value.length === 0 || value.length > MAX_NAME_LENGTH) {
       return invalid(`filter.${key} must be a non-empty string`);
@@ -97,7 +111,9 @@ function topicOf(raw: JsonObject): Decoded<TopicPattern> {
   const topic = parseTopic(raw.topic);
   if (topic === null) {
     return invalid(
-      `topic "${raw.topic}" is not a pattern: use "*", a prefix such as "deploy.*", or an exact type`,
+      `topic ${
+        quoted(raw.topic)
+      } is not a pattern: use "*", a prefix such as "deploy.*", or an exact type`,
     );
   }
   return { ok: true, value: topic };
@@ -129,10 +145,17 @@ export function decodeClientMessage(text: string): ClientMessage | MessageError 
   }
   const requestIdRaw = raw.requestId;
   let requestId: RequestId | undefined;
-  if (typeof requestIdRaw === "string" || typeof requestIdRaw === "number") {
-    requestId = requestIdRaw;
+  if (
+    (typeof requestIdRaw === "string" && requestIdRaw.length <= MAX_REQUEST_ID_LENGTH) ||
+    Number.isSafeInteger(requestIdRaw)
+  ) {
+    requestId = requestIdRaw as RequestId;
   } else if (requestIdRaw !== undefined) {
-    return { code: ERROR_CODES.badMessage, message: "requestId must be a string or a number" };
+    return {
+      code: ERROR_CODES.badMessage,
+      message:
+        `requestId must be a string of at most ${MAX_REQUEST_ID_LENGTH} characters or an integer from -(2^53-1) to 2^53-1`,
+    };
   }
   const withId = requestId === undefined ? {} : { requestId };
   const fail = (message: string): MessageError => ({
@@ -179,7 +202,7 @@ export function decodeClientMessage(text: string): ClientMessage | MessageError 
     default:
       return {
         code: ERROR_CODES.unknownMessageType,
-        message: `unknown message type ${JSON.stringify(raw.type)}`,
+        message: `unknown message type ${quoted(raw.type)}`,
         ...withId,
       };
   }

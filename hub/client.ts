@@ -216,14 +216,15 @@ export class Client {
 
   /**
    * Sends a control reply of message type `type`, or queues it behind the backlog so it keeps
-   * its place in line.
+   * its place in line. A reply takes the path of an event: it counts against the queue bound
+   * and waits for the socket's high-water mark. A reply is never dropped: when the queue is
+   * full, the overflow policy drops an event for it (`drop-oldest`, `conflate`) or, when there
+   * is none to drop or under `disconnect`, the client is closed as a slow consumer (4008).
    */
   reply(frame: string, type = "response"): void {
-    if (this.#canWriteThrough()) this.#write({ frame, type, key: null }, this.#takeLost());
-    else {
-      this.queue.pushControl(frame, type);
-      this.#startPump();
-    }
+    const delivery: Delivery = { frame, type, key: null };
+    if (this.#canWriteThrough()) this.#write(delivery, this.#takeLost());
+    else if (this.#offer(this.queue, delivery)) this.#startPump();
   }
 
   /** Nothing is queued or held by the pump, and the socket is under the high-water mark. */

@@ -25,8 +25,7 @@ Deno.test("overflow: disconnect drops nothing and asks for the close", () => {
 });
 
 Deno.test("overflow: drop-oldest makes room with the oldest event, control replies stay", () => {
-  const queue = full(event("a"), event("b"));
-  queue.pushControl("reply", "response");
+  const queue = full(event("a"), event("b"), { frame: "reply", type: "response", key: null });
   assert.deepEqual(enqueue(queue, event("c"), "drop-oldest"), {
     action: "queued",
     dropped: 1,

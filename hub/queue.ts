@@ -34,7 +34,8 @@ const CLOSED: Offer = { state: "closed" };
 const DONE: IteratorResult<Taken> = { done: true, value: undefined };
 
 /**
- * A FIFO of deliveries bounded in events; iterate it to drain it. Dropped events are counted
+ * A FIFO of deliveries bounded in frames (events and control replies together); iterate it to
+ * drain it. Dropped events are counted
  * against the item that follows them, so the pump can announce the gap exactly where it is,
  * even when drops happen between dequeuing an item and writing it.
  */
@@ -42,7 +43,8 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
   readonly capacity: number;
   #items: Delivery[] = [];
   #head = 0;
-  #events = 0;
+  /** Frames held: events and control replies, both bounded by `capacity`. */
+  #frames = 0;
   #closed = false;
   /** Events dropped since the last item was taken: they were ahead of the current head. */
   #droppedAhead = 0;
@@ -62,9 +64,9 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
     return this.#closed;
   }
 
-  /** True while another event fits. */
+  /** True while another frame fits. */
   get hasRoom(): boolean {
-    return this.#events < this.capacity;
+    return this.#frames < this.capacity;
   }
 
   /**
@@ -76,22 +78,17 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
     return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
-  /** Adds an event unless the queue holds `capacity` events already. */
+  /**
+   * Adds an event or a control reply unless the queue holds `capacity` frames already. Replies
+   * count like events, so what one client can make the hub hold stays bounded whether it
+   * subscribes or sends requests it never reads the answers to.
+   */
   offer(item: Delivery): Offer {
     if (this.#closed) return CLOSED;
-    if (this.#events >= this.capacity) return FULL;
-    this.#events++;
+    if (this.#frames >= this.capacity) return FULL;
+    this.#frames++;
     this.#append(item);
     return OK;
-  }
-
-  /**
-   * Adds a control reply regardless of capacity. Replies are bounded by the inbound message
-   * rate limit: each inbound message produces at most one.
-   */
-  pushControl(frame: string, type: string): void {
-    if (this.#closed) return;
-    this.#append({ frame, type, key: null });
   }
 
   /** Removes the oldest queued event (not control reply). Returns false when there is none. */
@@ -99,7 +96,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
     for (let index = this.#head; index < this.#items.length; index++) {
       if (this.#items[index]!.key !== null) {
         this.#items.splice(index, 1);
-        this.#events--;
+        this.#frames--;
         this.#droppedAhead++;
         return true;
       }
@@ -126,7 +123,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
     }
     this.#items = kept.reverse();
     this.#head = 0;
-    this.#events -= removed;
+    this.#frames -= removed;
     this.#droppedAhead += removed;
     return removed;
   }
@@ -137,7 +134,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
     this.#closed = true;
     this.#items = [];
     this.#head = 0;
-    this.#events = 0;
+    this.#frames = 0;
     const waiter = this.#waiter;
     this.#waiter = null;
     waiter?.(DONE);
@@ -166,7 +163,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
     if (waiter !== null) {
       // The pump is parked on an empty queue: hand the item over without storing it.
       this.#waiter = null;
-      if (item.key !== null) this.#events--;
+      this.#frames--;
       waiter({ done: false, value: this.#taken(item) });
       return;
     }
@@ -182,10 +179,8 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
   #take(): IteratorResult<Taken> {
     const item = this.#items[this.#head]!;
     this.#head++;
-    if (item.key !== null) {
-      this.#events--;
-      if (this.#roomWaiters.length > 0) this.#wakeRoomWaiters();
-    }
+    this.#frames--;
+    if (this.#roomWaiters.length > 0) this.#wakeRoomWaiters();
     if (this.#head === this.#items.length) {
       this.#items = [];
       this.#head = 0;

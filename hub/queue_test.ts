@@ -14,17 +14,40 @@ async function takeAll(queue: DeliveryQueue, count: number) {
   return taken.map(({ delivery, droppedBefore }) => `${delivery.frame}/${droppedBefore}`);
 }
 
-Deno.test("the queue refuses events past capacity but always takes control replies", async () => {
-  const queue = new DeliveryQueue(2);
+Deno.test("the queue bounds events and control replies together", async () => {
+  const queue = new DeliveryQueue(3);
   assert.equal(queue.offer(event("a")).state, "ok");
+  assert.equal(queue.offer({ frame: "reply", type: "response", key: null }).state, "ok");
   assert.equal(queue.offer(event("b")).state, "ok");
   assert.equal(queue.offer(event("c")).state, "full");
-  queue.pushControl("reply", "response");
+  assert.equal(queue.offer({ frame: "reply 2", type: "response", key: null }).state, "full");
   assert.equal(queue.depth, 3);
-  assert.deepEqual(await takeAll(queue, 3), ["a/0", "b/0", "reply/0"]);
+  assert.equal(queue.hasRoom, false);
+  assert.deepEqual(await takeAll(queue, 3), ["a/0", "reply/0", "b/0"]);
+  assert.equal(queue.hasRoom, true);
   queue.close();
   assert.equal(queue.offer(event("d")).state, "closed");
   assert.equal((await queue.next()).done, true);
+});
+
+Deno.test("a reply to a full queue drops an event for it, or disconnects when none is left", () => {
+  const queue = new DeliveryQueue(2);
+  enqueue(queue, event("a"), "drop-oldest");
+  enqueue(queue, { frame: "r1", type: "response", key: null }, "drop-oldest");
+  assert.deepEqual(enqueue(queue, { frame: "r2", type: "response", key: null }, "drop-oldest"), {
+    action: "queued",
+    dropped: 1,
+    reason: "drop_oldest",
+  });
+  assert.deepEqual(enqueue(queue, { frame: "r3", type: "response", key: null }, "conflate"), {
+    action: "disconnect",
+  });
+  assert.deepEqual(
+    enqueue(new DeliveryQueue(0), { frame: "r", type: "response", key: null }, "disconnect"),
+    {
+      action: "disconnect",
+    },
+  );
 });
 
 Deno.test("a parked iterator is woken by the next item and ends on close", async () => {
@@ -38,8 +61,8 @@ Deno.test("a parked iterator is woken by the next item and ends on close", async
 });
 
 Deno.test("drop-oldest skips control replies and counts the gap against the next item", async () => {
-  const queue = new DeliveryQueue(2);
-  queue.pushControl("reply", "response");
+  const queue = new DeliveryQueue(3);
+  queue.offer({ frame: "reply", type: "response", key: null });
   enqueue(queue, event("a"), "drop-oldest");
   enqueue(queue, event("b"), "drop-oldest");
   const outcome = enqueue(queue, event("c"), "drop-oldest");

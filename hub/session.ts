@@ -36,6 +36,8 @@ export interface SessionLimits {
   readonly messageBurst: number;
   /** Reject event types outside the catalog. */
   readonly strictEvents: boolean;
+  /** Deepest nesting of objects and arrays in a published payload (`HERALD_MAX_EVENT_DEPTH`). */
+  readonly maxEventDepth: number;
 }
 
 /** Answers a `request` message; later features register topics (state, history...). */
@@ -94,10 +96,7 @@ export class Session {
     }
     this.#metrics.messagesReceived.inc();
     const message = decodeClientMessage(text);
-    if (!("type" in message)) {
-      this.#fail(message);
-      return;
-    }
+    // Every frame counts against the rate limit, malformed ones too: each gets a reply.
     if (!this.#bucket.take()) {
       this.#fail({
         code: ERROR_CODES.rateLimited,
@@ -105,6 +104,10 @@ export class Session {
           `more than ${this.#limits.messageRate} messages per second; this one was not processed`,
         ...requestIdOf(message),
       });
+      return;
+    }
+    if (!("type" in message)) {
+      this.#fail(message);
       return;
     }
     this.#dispatch(message);
@@ -185,7 +188,10 @@ export class Session {
       });
       return;
     }
-    const decoded = decodeEventInput(raw, { strict: this.#limits.strictEvents });
+    const decoded = decodeEventInput(raw, {
+      strict: this.#limits.strictEvents,
+      maxDepth: this.#limits.maxEventDepth,
+    });
     if (!decoded.ok) {
       this.#fail({ code: ERROR_CODES.badEvent, message: decoded.message, ...withId });
       return;

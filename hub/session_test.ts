@@ -6,7 +6,13 @@ import { settle } from "./_fake_transport.ts";
 import { testHub } from "./_test_hub.ts";
 import { type RequestHandler, Session } from "./session.ts";
 
-const LIMITS = { maxMessageBytes: 200, messageRate: 2, messageBurst: 3, strictEvents: false };
+const LIMITS = {
+  maxMessageBytes: 200,
+  messageRate: 2,
+  messageBurst: 3,
+  strictEvents: false,
+  maxEventDepth: 32,
+};
 
 async function open(
   options: { canPublish?: boolean; requests?: [string, RequestHandler][]; busDown?: boolean } = {},

@@ -69,6 +69,7 @@ export function createApp(parts: AppParts): App {
     messageRate: config.messageRate,
     messageBurst: config.messageBurst,
     strictEvents: config.strictEvents,
+    maxEventDepth: config.maxEventDepth,
   };
   let draining = false;
   const hosts = allowedHosts(config);

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { DEFAULT_MAX_EVENT_DEPTH } from "../events/envelope.ts";
 import { OVERFLOW_POLICIES, type OverflowPolicy } from "../hub/overflow.ts";
 
 /** The validated configuration. */
@@ -23,6 +24,7 @@ export interface Config {
   readonly maxMessageBytes: number;
   readonly maxBodyBytes: number;
   readonly maxBatch: number;
+  readonly maxEventDepth: number;
   readonly maxSubscriptions: number;
   readonly messageRate: number;
   readonly messageBurst: number;
@@ -256,6 +258,13 @@ export const SETTINGS = {
     default: 1000,
     description: "Most events in one POST /events array; more gets 413.",
     parse: integer(1, 100_000),
+  },
+  maxEventDepth: {
+    env: "HERALD_MAX_EVENT_DEPTH",
+    default: DEFAULT_MAX_EVENT_DEPTH,
+    description:
+      "Deepest nesting of objects and arrays in an event payload (the payload is level 1); deeper gets 400 bad_event.",
+    parse: integer(1, 1000),
   },
   maxSubscriptions: {
     env: "HERALD_MAX_SUBSCRIPTIONS",

@@ -16,7 +16,10 @@ import { answerError, refuse } from "./errors.ts";
 export interface PublishDeps {
   readonly hub: Hub;
   readonly metrics: Metrics;
-  readonly config: Pick<Config, "maxBodyBytes" | "maxBatch" | "strictEvents" | "bodyTimeoutMs">;
+  readonly config: Pick<
+    Config,
+    "maxBodyBytes" | "maxBatch" | "strictEvents" | "bodyTimeoutMs" | "maxEventDepth"
+  >;
   /** Decides who publishes, and so the tenant the events belong to. */
   readonly auth: Authenticator;
 }
@@ -89,7 +92,7 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
     return fail("unsupported_media_type", "the body must be application/json");
   }
-  const { maxBodyBytes, maxBatch, strictEvents, bodyTimeoutMs } = deps.config;
+  const { maxBodyBytes, maxBatch, strictEvents, bodyTimeoutMs, maxEventDepth } = deps.config;
   const body = await readLimited(request, maxBodyBytes, bodyTimeoutMs);
   if (body === TIMED_OUT) {
     return fail("request_timeout", `the body did not arrive within ${bodyTimeoutMs} ms`, {}, {
@@ -110,7 +113,7 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
   }
   const inputs: EventInput[] = [];
   for (const [index, raw] of raws.entries()) {
-    const decoded = decodeEventInput(raw, { strict: strictEvents });
+    const decoded = decodeEventInput(raw, { strict: strictEvents, maxDepth: maxEventDepth });
     if (!decoded.ok) return fail("bad_event", decoded.message, { index });
     inputs.push(decoded.value);
   }

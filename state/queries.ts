@@ -7,7 +7,7 @@
 
 import { ERROR_CODES } from "../events/codes.ts";
 import type { HeraldEvent } from "../events/envelope.ts";
-import { isJsonObject, type JsonObject, type JsonValue } from "../events/json.ts";
+import { isJsonObject, type JsonObject, type JsonValue, quoted } from "../events/json.ts";
 import { decodeFilter, matchesFilter } from "../events/messages.ts";
 import { parseTopic, topicMatches } from "../events/topic.ts";
 import type { Client } from "../hub/client.ts";
@@ -96,7 +96,7 @@ export async function historyQuery(
   const rawTopic = optionalString(params, "topic") ?? "*";
   const topic = parseTopic(rawTopic);
   if (topic === null) {
-    throw new RequestError(ERROR_CODES.badMessage, `topic "${rawTopic}" is not a pattern`);
+    throw new RequestError(ERROR_CODES.badMessage, `topic ${quoted(rawTopic)} is not a pattern`);
   }
   const filter = decodeFilter(
     params.filter ?? Object.fromEntries(

@@ -338,6 +338,14 @@ export async function spawnHub(
   };
 }
 
+/** A memory figure of a process in bytes from /proc/<pid>/status: VmRSS (now) or VmHWM (peak). */
+export async function procMemory(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const kib = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+  if (kib === null) throw new Error(`No ${field} in /proc/${pid}/status`);
+  return Number(kib[1]) * 1024;
+}
+
 /** Publishes through a test hub, expects 202 and returns the accepted cursors in order. */
 export async function publishSeqs(hub: Pick<TestHub, "publish">, body: unknown): Promise<string[]> {
   const response = await hub.publish(body);

@@ -70,23 +70,28 @@ export class RawWebSocket {
     await this.#sendFrame(1, encoder.encode(text));
   }
 
+  /** Sends masked text frames in one write (a flood without a round trip per frame). */
+  async sendTexts(texts: readonly string[]): Promise<void> {
+    const frames = texts.map((text) => encodeFrame(1, encoder.encode(text)));
+    const bytes = new Uint8Array(frames.reduce((sum, frame) => sum + frame.byteLength, 0));
+    let offset = 0;
+    for (const frame of frames) {
+      bytes.set(frame, offset);
+      offset += frame.byteLength;
+    }
+    await writeAll(this.conn, bytes);
+  }
+
   /** Sends a masked frame with any opcode (2 binary, 10 pong...). */
   async #sendFrame(opcode: number, payload: Uint8Array): Promise<void> {
-    const mask = crypto.getRandomValues(new Uint8Array(4));
-    const length = payload.byteLength;
-    const header = length < 126
-      ? new Uint8Array([0x80 | opcode, 0x80 | length])
-      : length < 65536
-      ? new Uint8Array([0x80 | opcode, 0x80 | 126, length >> 8, length & 0xff])
-      : (() => {
-        const bytes = new Uint8Array(10);
-        bytes[0] = 0x80 | opcode;
-        bytes[1] = 0x80 | 127;
-        new DataView(bytes.buffer).setBigUint64(2, BigInt(length));
-        return bytes;
-      })();
-    const masked = payload.map((byte, index) => byte ^ mask[index % 4]!);
-    await writeAll(this.conn, concat(concat(header, mask), masked));
+    await writeAll(this.conn, encodeFrame(opcode, payload));
+  }
+
+  /** Sends a frame as given: any opcode, any flags in the first byte (fuzzing). */
+  async sendRaw(firstByte: number, payload: Uint8Array): Promise<void> {
+    const frame = encodeFrame(0, payload);
+    frame[0] = firstByte;
+    await writeAll(this.conn, frame);
   }
 
   /** Sends a masked binary frame. */
@@ -167,6 +172,25 @@ export class RawWebSocket {
     this.#buffer = buffer.slice(offset + length);
     return frame;
   }
+}
+
+/** One masked client frame with FIN set. */
+function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
+  const mask = crypto.getRandomValues(new Uint8Array(4));
+  const length = payload.byteLength;
+  const header = length < 126
+    ? new Uint8Array([0x80 | opcode, 0x80 | length])
+    : length < 65536
+    ? new Uint8Array([0x80 | opcode, 0x80 | 126, length >> 8, length & 0xff])
+    : (() => {
+      const bytes = new Uint8Array(10);
+      bytes[0] = 0x80 | opcode;
+      bytes[1] = 0x80 | 127;
+      new DataView(bytes.buffer).setBigUint64(2, BigInt(length));
+      return bytes;
+    })();
+  const masked = payload.map((byte, index) => byte ^ mask[index % 4]!);
+  return concat(concat(header, mask), masked);
 }
 
 async function writeAll(conn: Deno.TcpConn, bytes: Uint8Array): Promise<void> {

@@ -4,15 +4,17 @@
  * documented status (never 500), nothing but structured log lines may reach stdout or stderr, no
  * line may hold the token, and file descriptors and memory must come back within a bound.
  * CI runs a short pass with a fixed seed; `deno task fuzz` runs a long one
- * (`HERALD_FUZZ_RUNS`, `HERALD_FUZZ_SEED`).
+ * with a random seed it prints (`HERALD_FUZZ_RUNS`, `HERALD_FUZZ_SEED` set either).
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { spawnHub, TEST_TOKEN } from "./_harness.ts";
 import { rawRequest } from "./_raw_ws.ts";
 
-const RUNS = Number(Deno.env.get("HERALD_FUZZ_RUNS") ?? 150);
-const SEED = Number(Deno.env.get("HERALD_FUZZ_SEED") ?? 20261203);
+const LONG = Deno.args.includes("--long");
+const SEED = Number(Deno.env.get("HERALD_FUZZ_SEED") ?? (LONG ? Date.now() % 2 ** 31 : 20261203));
+const RUNS = Number(Deno.env.get("HERALD_FUZZ_RUNS") ?? (LONG ? 5000 : 150));
+console.log(`handshake fuzz: seed ${SEED}, ${RUNS} runs (HERALD_FUZZ_SEED, HERALD_FUZZ_RUNS)`);
 
 /** Statuses a request may get: Herald's documented ones, and hyper's own for broken heads. */
 const DOCUMENTED = new Set([

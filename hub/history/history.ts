@@ -24,7 +24,7 @@
  * @module
  */
 
-import type { HeraldEvent } from "../../events/envelope.ts";
+import { encodeEventFrame, type HeraldEvent } from "../../events/envelope.ts";
 
 /** An event before the history gave it its cursor. */
 export type EventDraft = Omit<HeraldEvent, "seq">;
@@ -104,6 +104,51 @@ export class EventTooLargeError extends Error {
     super(message);
     this.name = "EventTooLargeError";
     this.index = index;
+  }
+}
+
+/**
+ * An event cannot be serialized (its payload nests deeper than the runtime can encode); nothing
+ * was stored. Answered like a too-large event: `bad_event` with its index. Validation refuses
+ * such events first (`HERALD_MAX_EVENT_DEPTH`); this keeps an append all or nothing regardless.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EventTooLargeError, UnencodableEventError } from "./history.ts";
+ * const error = new UnencodableEventError("the event cannot be encoded", 3);
+ * assert.ok(error instanceof EventTooLargeError && error.index === 3);
+ * ```
+ */
+export class UnencodableEventError extends EventTooLargeError {
+  constructor(message: string, index: number) {
+    super(message, index);
+    this.name = "UnencodableEventError";
+  }
+}
+
+/**
+ * The wire frame of `event`, the `index`-th of its batch. Histories encode every frame of a
+ * batch before they change anything, so a frame that cannot be encoded rejects the whole append
+ * ({@linkcode UnencodableEventError}) and no cursor is handed out.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeFrameAt, UnencodableEventError } from "./history.ts";
+ * const event = { tenant: "t", type: "x.y", payload: {}, id: "e1", seq: "ep-1", timestamp: "" };
+ * assert.equal(JSON.parse(encodeFrameAt(event, 0)).seq, "ep-1");
+ * // A BigInt cannot be serialized.
+ * const bad = { ...event, payload: { big: 1n as unknown as number } };
+ * assert.throws(() => encodeFrameAt(bad, 2), UnencodableEventError);
+ * ```
+ */
+export function encodeFrameAt(event: HeraldEvent, index: number): string {
+  try {
+    return encodeEventFrame(event);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new UnencodableEventError(`the event cannot be encoded (${reason})`, index);
   }
 }
 

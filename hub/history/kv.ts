@@ -18,6 +18,7 @@
 import type { HeraldEvent } from "../../events/envelope.ts";
 import type { Clock } from "../clock.ts";
 import {
+  encodeFrameAt,
   type EventDraft,
   EventTooLargeError,
   formatCursor,
@@ -29,7 +30,6 @@ import {
   type StoredEvent,
 } from "./history.ts";
 import { collectPage, windowFor } from "./_durable.ts";
-import { encodeEventFrame } from "../../events/envelope.ts";
 import type { RetentionLimits } from "./memory.ts";
 
 /** Deno KV's largest value (64 KiB) less the room the store time and encoding take. */
@@ -138,7 +138,7 @@ export class KvHistory implements History {
       let bytes = 0;
       for (const [index, draft] of drafts.entries()) {
         const event: HeraldEvent = { ...draft, seq: formatCursor(this.#epoch, last + index + 1) };
-        const frame = encodeEventFrame(event);
+        const frame = encodeFrameAt(event, index);
         const value = encodeEntry(now, frame);
         if (value.byteLength - 8 > KV_MAX_FRAME_BYTES) {
           throw new EventTooLargeError(

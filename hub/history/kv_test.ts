@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { systemClock } from "../clock.ts";
-import { type EventDraft, EventTooLargeError } from "./history.ts";
+import { type EventDraft, EventTooLargeError, UnencodableEventError } from "./history.ts";
 import { KV_MAX_FRAME_BYTES, KvHistory } from "./kv.ts";
 
 const LIMITS = { maxEvents: 100, ttlMs: 3_600_000 };
@@ -103,6 +103,27 @@ Deno.test("kv history: count retention drops the oldest and old cursors expire",
       });
       const page = await history.read("t", { since: seqs[1]!, limit: 10 });
       assert.equal(page.state === "ok" && page.events.length, 3);
+    } finally {
+      await history.close();
+    }
+  });
+});
+
+Deno.test("kv history: an event that cannot be encoded rejects its batch and takes no cursor", async () => {
+  await withKv(async (path) => {
+    const history = new KvHistory(LIMITS, systemClock, path);
+    await history.start();
+    try {
+      await history.append("t", [draft(1)]);
+      const bad = { ...draft(3), payload: { big: 1n as unknown as string } };
+      await assert.rejects(
+        () => history.append("t", [draft(2), bad]),
+        (error: unknown) => error instanceof UnencodableEventError && error.index === 1,
+      );
+      const [next] = await history.append("t", [draft(4)]);
+      assert.equal(next!.event.seq, `${history.epoch}-2`);
+      const page = await history.read("t", { since: `${history.epoch}-1`, limit: 10 });
+      assert.deepEqual(page.state === "ok" && page.events.map((e) => e.event.id), ["id-4"]);
     } finally {
       await history.close();
     }

@@ -8,9 +8,10 @@
  * @module
  */
 
-import { encodeEventFrame, type HeraldEvent } from "../../events/envelope.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
 import type { Clock } from "../clock.ts";
 import {
+  encodeFrameAt,
   type EventDraft,
   formatCursor,
   type History,
@@ -123,21 +124,32 @@ export class MemoryHistory implements History {
     return Promise.resolve();
   }
 
+  /**
+   * All or nothing: every frame is encoded before the ring changes, so an event that cannot be
+   * encoded rejects the batch and hands out no cursor.
+   */
   append(tenant: string, drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
+    const now = this.#clock.now();
+    const last = this.#rings.get(tenant)?.last ?? 0;
+    let stored: Entry[];
+    try {
+      stored = drafts.map((draft, index) => {
+        const event: HeraldEvent = { ...draft, seq: formatCursor(this.epoch, last + index + 1) };
+        return { event, frame: encodeFrameAt(event, index), storedAt: now };
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
     let ring = this.#rings.get(tenant);
     if (ring === undefined) {
       ring = new Ring();
       this.#rings.set(tenant, ring);
     }
-    const now = this.#clock.now();
-    const stored: StoredEvent[] = [];
-    for (const draft of drafts) {
-      const event: HeraldEvent = { ...draft, seq: formatCursor(this.epoch, ++ring.last) };
-      const entry = { event, frame: encodeEventFrame(event), storedAt: now };
+    for (const entry of stored) {
       ring.entries.push(entry);
       ring.bytes += entry.frame.length;
-      stored.push(entry);
     }
+    ring.last = last + stored.length;
     ring.trim(this.#limits, now - this.#limits.ttlMs);
     return Promise.resolve(stored);
   }

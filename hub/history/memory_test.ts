@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../clock.ts";
-import { compareCursors, type EventDraft, parseCursor } from "./history.ts";
+import { compareCursors, type EventDraft, parseCursor, UnencodableEventError } from "./history.ts";
 import { MemoryHistory } from "./memory.ts";
 
 function draft(n: number): EventDraft {
@@ -85,4 +85,30 @@ Deno.test("the memory history is bounded in bytes as well as in count", async ()
     { state: "lost", reason: "expired" },
     "a cursor before the window cannot resume",
   );
+});
+
+Deno.test("memory history: an event that cannot be encoded rejects its batch and takes no cursor", async () => {
+  const history = new MemoryHistory(
+    { maxEvents: 100, ttlMs: 60_000, maxBytes: 1 << 20 },
+    new ManualClock(0),
+    "ep",
+  );
+  await history.append("t", [draft(1), draft(2), draft(3)]);
+  // A BigInt cannot be serialized: it stands in for anything encodeEventFrame throws on.
+  const bad = { ...draft(4), payload: { big: 1n as unknown as number } };
+  await assert.rejects(
+    () => history.append("t", [draft(4), bad]),
+    (error: unknown) => error instanceof UnencodableEventError && error.index === 1,
+  );
+  const [next] = await history.append("t", [draft(5)]);
+  assert.equal(next!.event.seq, "ep-4", "the refused batch handed out no cursor");
+  const page = await history.read("t", { since: "ep-3", limit: 10 });
+  assert.deepEqual(page.state === "ok" && page.events.map((e) => e.event.id), ["i5"]);
+  const all = await history.read("t", { since: null, limit: 10 });
+  assert.deepEqual(all.state === "ok" && all.events.map((e) => e.event.seq), [
+    "ep-1",
+    "ep-2",
+    "ep-3",
+    "ep-4",
+  ]);
 });

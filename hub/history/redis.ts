@@ -35,9 +35,9 @@
  */
 
 import type { RedisClientType } from "redis";
-import { encodeEventFrame } from "../../events/envelope.ts";
 import type { Clock } from "../clock.ts";
 import {
+  encodeFrameAt,
   type EventDraft,
   formatCursor,
   type History,
@@ -223,8 +223,8 @@ export class RedisHistory implements History {
 
   async #append(tenant: string, drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
     const pieces: string[] = [];
-    for (const draft of drafts) {
-      const template = encodeEventFrame({ ...draft, seq: "" });
+    for (const [index, draft] of drafts.entries()) {
+      const template = encodeFrameAt({ ...draft, seq: "" }, index);
       const hole = template.lastIndexOf(SEQ_HOLE) + SEQ_HOLE.length - 1;
       pieces.push(template.slice(0, hole), template.slice(hole));
     }

@@ -24,7 +24,7 @@ import { readQuery, subscribeInitial } from "./websocket.ts";
 /** What the SSE endpoint needs. */
 export interface SseDeps {
   readonly hub: Hub;
-  readonly config: Pick<Config, "allowedOrigins" | "sseHeartbeatSeconds">;
+  readonly config: Pick<Config, "allowedOrigins" | "sseHeartbeatSeconds" | "maxSubscriptions">;
   /** Decides who reads the stream, and so its tenant. */
   readonly auth: Authenticator;
 }
@@ -111,7 +111,7 @@ export async function handleSse(request: Request, deps: SseDeps): Promise<Respon
     return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
   }
   const url = new URL(request.url);
-  const initial = readQuery(url);
+  const initial = readQuery(url, deps.config.maxSubscriptions);
   if (typeof initial === "string") return httpError("bad_request", initial);
   const authentication = await deps.auth.authenticate(request, "read");
   if (!authentication.ok) return refuse(authentication.refusal);

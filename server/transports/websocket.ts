@@ -5,6 +5,7 @@
  */
 
 import { DISCONNECT } from "../../events/codes.ts";
+import { quoted } from "../../events/json.ts";
 import { decodeFilter, type SubscriptionFilter } from "../../events/messages.ts";
 import { parseTopic, type TopicPattern } from "../../events/topic.ts";
 import type { Clock } from "../../hub/clock.ts";
@@ -34,7 +35,7 @@ export interface WebSocketDeps {
   readonly clock: Clock;
   readonly config: Pick<
     Config,
-    "allowedOrigins" | "pingIntervalSeconds" | "stallTimeoutMs" | "drainPollMs"
+    "allowedOrigins" | "pingIntervalSeconds" | "stallTimeoutMs" | "drainPollMs" | "maxSubscriptions"
   >;
   readonly sessionLimits: SessionLimits;
   readonly requests: ReadonlyMap<string, RequestHandler>;
@@ -54,15 +55,21 @@ interface InitialSubscriptions {
   readonly since: string | null;
 }
 
-/** Reads `topic` (repeatable), `appId`, `namespace` and `since` from a query string. */
-export function readQuery(url: URL): InitialSubscriptions | string {
-  const topics: TopicPattern[] = [];
+/**
+ * Reads `topic` (repeatable), `appId`, `namespace` and `since` from a query string. More
+ * distinct topics than `maxTopics` (the subscription limit) is an error, never a truncation.
+ */
+export function readQuery(url: URL, maxTopics: number): InitialSubscriptions | string {
+  const topics = new Map<string, TopicPattern>();
   for (const raw of url.searchParams.getAll("topic")) {
     const topic = parseTopic(raw);
     if (topic === null) {
-      return `topic "${raw}" is not a pattern: use "*", "deploy.*" or an exact type`;
+      return `topic ${quoted(raw)} is not a pattern: use "*", "deploy.*" or an exact type`;
     }
-    topics.push(topic);
+    topics.set(topic.topic, topic);
+    if (topics.size > maxTopics) {
+      return `at most ${maxTopics} topics (HERALD_MAX_SUBSCRIPTIONS), got more`;
+    }
   }
   const filterFields: Record<string, string> = {};
   for (const field of ["appId", "namespace"]) {
@@ -71,9 +78,9 @@ export function readQuery(url: URL): InitialSubscriptions | string {
   }
   const filter = decodeFilter(filterFields);
   if (!filter.ok) return filter.message.replace("filter.", "");
-  const implicit = topics.length === 0;
+  const implicit = topics.size === 0;
   return {
-    topics: implicit ? [parseTopic("*")!] : topics,
+    topics: implicit ? [parseTopic("*")!] : [...topics.values()],
     filter: filter.value,
     implicit,
     since: url.searchParams.get("since"),
@@ -181,7 +188,7 @@ export async function handleWebSocket(request: Request, deps: WebSocketDeps): Pr
     return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
   }
   const url = new URL(request.url);
-  const initial = readQuery(url);
+  const initial = readQuery(url, deps.config.maxSubscriptions);
   if (typeof initial === "string") return httpError("bad_request", initial);
   const authentication = await deps.auth.authenticate(request, "connect");
   if (!authentication.ok) return refuse(authentication.refusal);
