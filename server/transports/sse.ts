@@ -19,7 +19,7 @@ import { originAllowed } from "../origin.ts";
 import type { Authenticator } from "../auth.ts";
 import { refuse } from "../errors.ts";
 import { httpError } from "../responses.ts";
-import { readQuery, subscribeInitial } from "./websocket.ts";
+import { readQuery, subscribeInitial } from "./_initial.ts";
 
 /** What the SSE endpoint needs. */
 export interface SseDeps {

@@ -5,25 +5,17 @@
  */
 
 import { DISCONNECT } from "../../events/codes.ts";
-import { quoted } from "../../events/json.ts";
-import { decodeFilter, type SubscriptionFilter } from "../../events/messages.ts";
-import { parseTopic, type TopicPattern } from "../../events/topic.ts";
 import type { Clock } from "../../hub/clock.ts";
 import type { Hub } from "../../hub/hub.ts";
 import type { Metrics } from "../../hub/metrics.ts";
-import type { Client } from "../../hub/client.ts";
-import {
-  encodeResumed,
-  type RequestHandler,
-  Session,
-  type SessionLimits,
-} from "../../hub/session.ts";
+import { type RequestHandler, Session, type SessionLimits } from "../../hub/session.ts";
 import type { Outgoing, Transport } from "../../hub/transport.ts";
 import type { Config } from "../config.ts";
 import { originAllowed } from "../origin.ts";
 import { logger } from "../log.ts";
 import { httpError } from "../responses.ts";
 import type { Authenticator } from "../auth.ts";
+import { readQuery, subscribeInitial } from "./_initial.ts";
 import { refuse } from "../errors.ts";
 
 const log = logger("websocket");
@@ -43,48 +35,6 @@ export interface WebSocketDeps {
   readonly auth: Authenticator;
   /** Takes a connection slot (returns its release) or answers why not; none: no cap. */
   readonly admit?: () => (() => void) | Response;
-}
-
-/** Subscriptions asked for in the query string. */
-interface InitialSubscriptions {
-  readonly topics: readonly TopicPattern[];
-  readonly filter: SubscriptionFilter;
-  /** No `topic` given: the client gets `*` until its first explicit subscribe. */
-  readonly implicit: boolean;
-  /** `?since=`: resume after this cursor. */
-  readonly since: string | null;
-}
-
-/**
- * Reads `topic` (repeatable), `appId`, `namespace` and `since` from a query string. More
- * distinct topics than `maxTopics` (the subscription limit) is an error, never a truncation.
- */
-export function readQuery(url: URL, maxTopics: number): InitialSubscriptions | string {
-  const topics = new Map<string, TopicPattern>();
-  for (const raw of url.searchParams.getAll("topic")) {
-    const topic = parseTopic(raw);
-    if (topic === null) {
-      return `topic ${quoted(raw)} is not a pattern: use "*", "deploy.*" or an exact type`;
-    }
-    topics.set(topic.topic, topic);
-    if (topics.size > maxTopics) {
-      return `at most ${maxTopics} topics (HERALD_MAX_SUBSCRIPTIONS), got more`;
-    }
-  }
-  const filterFields: Record<string, string> = {};
-  for (const field of ["appId", "namespace"]) {
-    const value = url.searchParams.get(field);
-    if (value !== null) filterFields[field] = value;
-  }
-  const filter = decodeFilter(filterFields);
-  if (!filter.ok) return filter.message.replace("filter.", "");
-  const implicit = topics.size === 0;
-  return {
-    topics: implicit ? [parseTopic("*")!] : [...topics.values()],
-    filter: filter.value,
-    implicit,
-    since: url.searchParams.get("since"),
-  };
 }
 
 /** Adapts a Deno WebSocket to the hub's transport (a class: no closures per connection). */
@@ -133,21 +83,6 @@ export class SocketTransport implements Transport {
         socket.close(code, reason);
       }
     }, this.#pollMs);
-  }
-}
-
-/**
- * Subscribes a client that just connected to what its query string asked for, resuming after
- * `since` when given (one `subscribed` reply per topic, before the first replayed event).
- */
-export function subscribeInitial(hub: Hub, client: Client, initial: InitialSubscriptions): void {
-  const { topics, filter, since, implicit } = initial;
-  if (since === null) {
-    hub.subscribeInitial(client, topics, filter, implicit);
-  } else {
-    void hub.resume(client, topics, filter, since, (outcome) => {
-      for (const topic of topics) client.reply(encodeResumed(undefined, topic.topic, outcome));
-    }, implicit);
   }
 }
 
