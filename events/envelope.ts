@@ -198,3 +198,34 @@ export function encodeEventFrame(event: HeraldEvent): string {
     timestamp: event.timestamp,
   });
 }
+
+/**
+ * The frame of an event whose cursor a store assigns later (the Redis history's script), split
+ * where the cursor goes: `before + seq + after` is {@linkcode encodeEventFrame} of the event
+ * with that `seq` (cursors need no JSON escaping). The store splices the cursor in without
+ * knowing the frame's key order, which lives here only.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeEventFrame, encodeEventFrameAround } from "./envelope.ts";
+ * const draft = {
+ *   tenant: "t",
+ *   type: "deploy.step",
+ *   payload: { note: ',"seq":"fake' },
+ *   id: "e1",
+ *   timestamp: "2026-01-01T00:00:00.000Z",
+ * };
+ * const [before, after] = encodeEventFrameAround(draft);
+ * assert.equal(before + "ep-7" + after, encodeEventFrame({ ...draft, seq: "ep-7" }));
+ * ```
+ */
+export function encodeEventFrameAround(
+  draft: Omit<HeraldEvent, "seq">,
+): readonly [before: string, after: string] {
+  const head = encodeEventFrame({ ...draft, seq: "" });
+  // The frame ends with `"seq":"","timestamp":<string>}`: cut inside the empty seq.
+  const tail = `","timestamp":${JSON.stringify(draft.timestamp)}}`;
+  const cut = head.length - tail.length;
+  return [head.slice(0, cut), head.slice(cut)];
+}

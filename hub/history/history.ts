@@ -144,8 +144,24 @@ export class UnencodableEventError extends EventTooLargeError {
  * ```
  */
 export function encodeFrameAt(event: HeraldEvent, index: number): string {
+  return encodingAt(index, () => encodeEventFrame(event));
+}
+
+/**
+ * Runs `encode` for the `index`-th event of a batch, turning a failure into
+ * {@linkcode UnencodableEventError}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodingAt, UnencodableEventError } from "./history.ts";
+ * assert.equal(encodingAt(0, () => "frame"), "frame");
+ * assert.throws(() => encodingAt(4, () => JSON.stringify(1n)), UnencodableEventError);
+ * ```
+ */
+export function encodingAt<T>(index: number, encode: () => T): T {
   try {
-    return encodeEventFrame(event);
+    return encode();
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new UnencodableEventError(`the event cannot be encoded (${reason})`, index);
