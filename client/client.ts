@@ -31,11 +31,11 @@ export interface CloseInfo {
 
 /** Options of {@linkcode connect}. */
 export interface ClientOptions {
-  /** A fixed token, sent as `?token=` on the WebSocket and as Bearer on publish. */
+  /** A fixed token, sent as `?token=` on the WebSocket (it lets the connection publish). */
   readonly token?: string;
   /**
-   * Called before every connection attempt and every publish, so an expiring token is refreshed
-   * on each reconnect. Wins over `token`.
+   * Called before every connection attempt, so an expiring token is refreshed on each
+   * reconnect. Wins over `token`.
    */
   readonly getToken?: () => string | undefined | Promise<string | undefined>;
   /** Reconnect delay bounds; see {@linkcode backoffDelay}. */
@@ -60,8 +60,6 @@ export interface ClientOptions {
   readonly isAuthClose?: (code: number) => boolean;
   /** The WebSocket constructor (default: the global one). */
   readonly WebSocket?: typeof WebSocket;
-  /** The fetch function for publish (default: the global one). */
-  readonly fetch?: typeof fetch;
 }
 
 /** What a subscription's iterator yields, in the order it happened. */
@@ -148,6 +146,9 @@ export interface Accepted {
  * subscriptions are in place.
  */
 export const IDLE_TOPIC = "herald.idle";
+
+/** Publish errors worth another try with the same event id. */
+const RETRIED = new Set(["rate_limited", "unavailable", "disconnected", "timeout"]);
 
 /** When the state request of a subscription without `appId` only needs the cursor. */
 const CURSOR_ONLY_APP = "herald.cursor";
@@ -419,10 +420,14 @@ export class HeraldClient {
    * Sends a `request` (`state`, `apps`, `personas`, `cluster`, `history`) and resolves with the
    * answer's payload; waits for the connection when it is not open.
    */
-  async request(topic: string, payload: JsonObject = {}): Promise<JsonObject> {
+  request(topic: string, payload: JsonObject = {}): Promise<JsonObject> {
+    return this.#whenOpenThen(() => this.#send({ type: "request", topic, payload }));
+  }
+
+  async #whenOpenThen<T>(then: () => Promise<T>): Promise<T> {
     const deadline = this.#options.requestTimeoutMs ?? 15_000;
-    await withTimeout(this.whenOpen(), deadline, `no connection for request ${topic}`);
-    return this.#send({ type: "request", topic, payload });
+    await withTimeout(this.whenOpen(), deadline, "no connection to the hub");
+    return await then();
   }
 
   /** The hub's state (`request state`), of one app when `appId` is given. */
@@ -443,45 +448,29 @@ export class HeraldClient {
   }
 
   /**
-   * Publishes one event or a batch with `POST /events` and the token. Events without an `id`
-   * get one, so that a retry after a lost answer is not delivered twice; a `503` or a network
-   * error is retried (3 times, with backoff).
+   * Publishes one event or several, in order, over the WebSocket (the connection carries the
+   * token; the hub's `POST /events` has no CORS, so this is what works in a browser too). Each
+   * event without an `id` gets one, so that a retry after a lost answer is not delivered twice:
+   * `rate_limited`, `unavailable` and a lost connection are retried with backoff (5 times).
    */
   async publish(events: PublishInput | readonly PublishInput[]): Promise<Accepted[]> {
     const batch = (Array.isArray(events) ? events : [events]) as readonly PublishInput[];
-    const body = JSON.stringify(batch.map((event) => ({ id: crypto.randomUUID(), ...event })));
-    const doFetch = this.#options.fetch ?? globalThis.fetch;
-    for (let attempt = 0;; attempt++) {
-      const token = await this.#token();
-      let response: Response;
-      try {
-        response = await doFetch(new URL("events", this.#urls.http), {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            ...(token !== undefined && { authorization: `Bearer ${token}` }),
-          },
-          body,
-        });
-      } catch (error) {
-        if (attempt >= 3) throw error;
-        await delay(backoffDelay(attempt, this.#options.backoff));
-        continue;
+    const accepted: Accepted[] = [];
+    for (const input of batch) {
+      const event = { id: crypto.randomUUID(), ...input };
+      for (let attempt = 0;; attempt++) {
+        try {
+          const answer = await this.#whenOpenThen(() => this.#send({ type: "publish", event }));
+          accepted.push({ id: String(answer.id), seq: String(answer.seq) });
+          break;
+        } catch (error) {
+          const code = error instanceof HeraldError ? error.code : "";
+          if (attempt >= 5 || !RETRIED.has(code)) throw error;
+          await delay(backoffDelay(attempt, this.#options.backoff));
+        }
       }
-      const answer = await response.json().catch(() => ({}));
-      if (response.status === 202) return answer.accepted as Accepted[];
-      if (response.status === 503 && attempt < 3) {
-        await delay(backoffDelay(attempt, this.#options.backoff));
-        continue;
-      }
-      const error = answer?.error ?? {};
-      throw new HeraldError(
-        error.code ?? `http_${response.status}`,
-        error.message ?? `POST /events answered ${response.status}`,
-        response.status,
-        error.index,
-      );
     }
+    return accepted;
   }
 
   /** Drops the connection and reconnects now, skipping any backoff wait (a page woke up). */
