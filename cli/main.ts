@@ -9,7 +9,13 @@
  */
 
 import { parseArgs } from "node:util";
-import { connect, type HeraldClient, type HubEvent, type SubscriptionItem } from "../client/mod.ts";
+import {
+  connect,
+  type HeraldClient,
+  type HubEvent,
+  type Subscription,
+  type SubscriptionItem,
+} from "../client/mod.ts";
 import type { JsonObject } from "../events/json.ts";
 import { RUN_SLOT, type RunKind, RunView } from "./run_view.ts";
 import { LiveRegion, paint, type Style, styleFor } from "./term.ts";
@@ -22,6 +28,8 @@ const GLOBAL_HELP = `Options of every command:
   --token TOKEN  the publish token (default: $HERALD_TOKEN; publish also reads
                  .herald/publish-token in the current directory)
   --json         one JSON object per line, for machines
+  --timeout S    publish, state and apps give up after S seconds without the hub
+                 (default 10)
   -h, --help     this help
 Colours only on a terminal, never with NO_COLOR set.`;
 
@@ -166,6 +174,7 @@ const OPTIONS = {
   type: { type: "string" },
   payload: { type: "string" },
   id: { type: "string" },
+  timeout: { type: "string" },
 } as const;
 
 /** Runs the CLI with `args`; resolves with the exit status. */
@@ -244,9 +253,11 @@ export async function main(args: string[], io: Io = denoIo()): Promise<number> {
 }
 
 function client(context: Context, token = context.token): HeraldClient {
+  const seconds = context.values.timeout === undefined ? 10 : Number(context.values.timeout);
+  if (!(seconds > 0)) throw new UsageError("--timeout must be a positive number of seconds");
   return connect(context.url, {
     ...(token !== undefined && { token }),
-    requestTimeoutMs: 10_000,
+    requestTimeoutMs: seconds * 1000,
   });
 }
 
@@ -279,6 +290,30 @@ function watchConnection(
   return { notice: () => notice, stop };
 }
 
+/**
+ * Ends `subscription` (so its loop ends) when the client closes for good or SIGINT arrives, and
+ * says which: `exit()` is null while neither happened.
+ */
+function watchSubscription(context: Context, hub: HeraldClient, subscription: Subscription) {
+  let exit: number | null = null;
+  const connection = watchConnection(context, hub, () => {
+    exit = EXIT.unreachable;
+    subscription.unsubscribe();
+  });
+  const removeInterrupt = onInterrupt(() => {
+    exit = EXIT.interrupted;
+    subscription.unsubscribe();
+  });
+  return {
+    notice: connection.notice,
+    exit: () => exit,
+    stop: () => {
+      removeInterrupt();
+      connection.stop();
+    },
+  };
+}
+
 /** Ends `run` when SIGINT arrives; the returned function removes the listener. */
 function onInterrupt(run: () => void): () => void {
   try {
@@ -300,17 +335,8 @@ async function watchRun(context: Context, kind: RunKind): Promise<number> {
     ...(kind === "deploy" && { appId }),
     snapshot: true,
   });
-  let exit: number | null = null;
-  const connection = watchConnection(context, hub, () => {
-    exit = EXIT.unreachable;
-    subscription.unsubscribe();
-  });
-  const notice = connection.notice;
-  const removeInterrupt = onInterrupt(() => {
-    exit = EXIT.interrupted;
-    subscription.unsubscribe();
-  });
-  if (!style.tty && !context.json) io.stdout(`waiting   ${kind} ${appId}\n`);
+  const watch = watchSubscription(context, hub, subscription);
+  const notice = watch.notice;
   if (style.tty) io.stdout("\x1b[?25l");
   const redraw = () => region.render([], view.live(Date.now(), notice()));
   const spinner = style.tty ? setInterval(redraw, 80) : undefined;
@@ -325,6 +351,10 @@ async function watchRun(context: Context, kind: RunKind): Promise<number> {
       } else if (item.kind === "snapshot") {
         const run = runOf(item.state, appId, kind);
         lines = view.adopt(run, snapshots++ > 0 || item.reason !== null);
+        // Plain output says when the watch is following (scripts may wait for this line).
+        if (snapshots === 1 && view.phase === "waiting" && !style.tty) {
+          lines.unshift(`waiting   ${kind} ${appId}`);
+        }
       }
       if (!context.json) region.render(lines, view.live(Date.now(), notice()));
       if (view.finished) break;
@@ -333,12 +363,10 @@ async function watchRun(context: Context, kind: RunKind): Promise<number> {
     if (spinner !== undefined) clearInterval(spinner);
     region.clear();
     if (style.tty) io.stdout("\x1b[?25h");
-    removeInterrupt();
-    connection.stop();
+    watch.stop();
     await hub.close();
   }
-  if (exit !== null) return exit;
-  return view.phase === "completed" ? EXIT.ok : EXIT.failed;
+  return watch.exit() ?? (view.phase === "completed" ? EXIT.ok : EXIT.failed);
 }
 
 /** The app's run of `kind` in a `state` answer (whole state or one app's). */
@@ -395,16 +423,8 @@ async function watchEvents(context: Context, fixedTopic: "*" | "log.line"): Prom
     await hub.close();
     throw new UsageError((error as Error).message);
   }
-  let exit: number = EXIT.ok;
-  const connection = watchConnection(context, hub, () => {
-    exit = EXIT.unreachable;
-    subscription.unsubscribe();
-  });
-  const notice = connection.notice;
-  const removeInterrupt = onInterrupt(() => {
-    exit = EXIT.interrupted;
-    subscription.unsubscribe();
-  });
+  const watch = watchSubscription(context, hub, subscription);
+  const notice = watch.notice;
   const region = new LiveRegion(style, io.stdout);
   let printed = 0;
   try {
@@ -420,11 +440,10 @@ async function watchEvents(context: Context, fixedTopic: "*" | "log.line"): Prom
     }
   } finally {
     region.clear();
-    removeInterrupt();
-    connection.stop();
+    watch.stop();
     await hub.close();
   }
-  return exit;
+  return watch.exit() ?? EXIT.ok;
 }
 
 function itemLine(context: Context, item: SubscriptionItem, topic: string): string | null {
