@@ -107,8 +107,8 @@ Deno.test({
   ]);
   assert.doesNotMatch(screen, SPINNER, "the live block is cleared");
   const coloured = await term.screen(true);
-  assert.match(coloured, /\x1b\[32m✔/, "a green check");
-  assert.match(coloured, /\x1b\[31m✖/, "a red cross");
+  assert.ok(coloured.includes("\x1b[32m✔"), "a green check");
+  assert.ok(coloured.includes("\x1b[31m✖"), "a red cross");
 });
 
 Deno.test({
@@ -133,5 +133,6 @@ Deno.test({
   }, "the CLI to exit");
   assert.match(screen, /✔ build {2}900ms/);
   assert.match(screen, /✔ deploy of web completed in 1\.0s\s+EXIT=0/);
-  assert.doesNotMatch(screen, /\x1b\[3\dm/, "no colour codes");
+  const colours = [...Array(10).keys()].filter((n) => screen.includes(`\x1b[3${n}m`));
+  assert.deepEqual(colours, [], "no colour codes");
 });
