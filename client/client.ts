@@ -94,7 +94,7 @@ export interface SubscribeOptions {
 export interface Subscription extends AsyncIterable<SubscriptionItem> {
   readonly topic: string;
   readonly filter: SubscriptionFilter;
-  /** Resolves when the hub confirmed the subscription the first time. */
+  /** Resolves when the subscription is in place (after its snapshot, when it asked for one). */
   readonly ready: Promise<void>;
   /** Ends this subscription (a no-op the second time). The iterator finishes. */
   unsubscribe(): void;
@@ -172,18 +172,17 @@ interface WireSub {
   phase: "idle" | "pending" | "live";
   readonly handles: Set<Handle>;
   readonly seen: Set<string>;
-  /** Resolves `ready` on each handle when the first reply arrives. */
+  /** The hub confirmed it at least once. */
   everSubscribed: boolean;
+  /** Its first subscribe resumes from a snapshot just delivered (no `resumed` item for it). */
+  snapshotFirst: boolean;
 }
 
 class Handle implements Subscription {
   readonly buffer: BoundedBuffer<SubscriptionItem>;
   /** A snapshot is owed to this handle (its events wait until it is delivered). */
   needsSnapshot: boolean;
-  snapshotReason: string | null = null;
-  /** The state request whose answer is this handle's snapshot. */
-  snapshotRequest: string | null = null;
-  /** The first reply was a resume (an explicit `since`): the handle gets a `resumed` item. */
+  /** The hub subscription it shares. */
   readonly wire: WireSub;
   readonly ready: Promise<void>;
   resolveReady!: () => void;
@@ -395,6 +394,7 @@ export class HeraldClient {
         handles: new Set(),
         seen: new Set(),
         everSubscribed: false,
+        snapshotFirst: false,
       };
       this.#wires.set(key, wire);
     }
@@ -410,8 +410,8 @@ export class HeraldClient {
     } else if (fresh) {
       if (this.#state === "open") this.#subscribeWire(wire);
     } else if (wire.phase === "live") {
-      handle.resolveReady();
-      if (handle.needsSnapshot) this.#sync(wire, "requested");
+      if (handle.needsSnapshot) this.#snapshot(wire, [handle], { reason: null });
+      else handle.resolveReady();
     }
     return handle;
   }
@@ -699,11 +699,24 @@ export class HeraldClient {
   }
 
   /**
-   * Puts `wire` in place on the open connection: `subscribe` (with `since` = its cursor when it
-   * has one); on `recovered: false`, or without a cursor, a snapshot follows.
+   * Puts `wire` in place on the open connection. With a cursor: `subscribe` with `since`; on
+   * `recovered: false` a snapshot follows. Without one: if a handle wants a snapshot (or the
+   * cursor was never placed), the state first, then `subscribe` with `since` = its `seq`
+   * (snapshot-then-follow, so nothing after the snapshot is missed); else `subscribe` from now,
+   * and the state's `seq` (of no app) as the cursor to resume from.
    */
   #subscribeWire(wire: WireSub): void {
     const resuming = wire.cursor !== undefined;
+    const handles = [...wire.handles];
+    if (!resuming && (wire.everSubscribed || handles.some((handle) => handle.needsSnapshot))) {
+      // Handles that already had events lost track during the outage: all get a snapshot.
+      const reason = wire.everSubscribed ? "no_cursor" : null;
+      this.#snapshot(wire, reason === null ? handles.filter((h) => h.needsSnapshot) : handles, {
+        reason,
+        then: () => this.#subscribeWire(wire),
+      });
+      return;
+    }
     wire.phase = "pending";
     this.#send({
       type: "subscribe",
@@ -713,53 +726,57 @@ export class HeraldClient {
     }).then((payload) => {
       if (this.#wires.get(wire.key) !== wire) return;
       wire.phase = "live";
-      const first = !wire.everSubscribed;
+      const quiet = wire.snapshotFirst;
+      wire.snapshotFirst = false;
       wire.everSubscribed = true;
-      for (const handle of wire.handles) handle.resolveReady();
-      if (resuming && payload.recovered === true) {
+      if (resuming && payload.recovered !== true) {
+        const reason = String(payload.reason ?? "not_recovered");
+        this.#snapshot(wire, [...wire.handles], { reason });
+        return;
+      }
+      if (resuming && !quiet) {
         const item: SubscriptionItem = { kind: "resumed", replayed: Number(payload.replayed) };
         for (const handle of wire.handles) {
           if (!handle.needsSnapshot) handle.buffer.push(item);
         }
-        if ([...wire.handles].some((handle) => handle.needsSnapshot)) {
-          this.#sync(wire, "requested");
-        }
-      } else {
-        const reason = resuming
-          ? String(payload.reason ?? "not_recovered")
-          : first
-          ? null
-          : "no_cursor";
-        this.#sync(wire, reason);
       }
-    }, (error: HeraldError) => {
-      if (this.#wires.get(wire.key) !== wire) return;
-      if (error.code === "disconnected" || error.code === "closed") return;
-      if (error.code === "timeout") {
-        // The reply went missing: start this connection over, everything resumes.
-        if (this.#socket !== null) {
-          this.#drop(this.#socket, { code: 1006, reason: "subscribe timed out", by: "client" });
-        }
-        return;
+      const late = [...wire.handles].filter((handle) => handle.needsSnapshot);
+      for (const handle of wire.handles) if (!handle.needsSnapshot) handle.resolveReady();
+      if (late.length > 0 || !resuming) this.#snapshot(wire, late, { reason: null });
+    }, (error: HeraldError) => this.#wireFailed(wire, error));
+  }
+
+  #wireFailed(wire: WireSub, error: HeraldError): void {
+    if (this.#wires.get(wire.key) !== wire) return;
+    if (error.code === "disconnected" || error.code === "closed") return;
+    if (error.code === "timeout") {
+      // The reply went missing: start this connection over, everything resumes.
+      if (this.#socket !== null) {
+        this.#drop(this.#socket, { code: 1006, reason: "no answer from the hub", by: "client" });
       }
-      this.#wires.delete(wire.key);
-      for (const handle of wire.handles) handle.fail(error);
-    });
+      return;
+    }
+    this.#wires.delete(wire.key);
+    for (const handle of wire.handles) handle.fail(error);
   }
 
   /**
-   * Asks for the state to place `wire`'s cursor, and hands it as a snapshot to the handles that
-   * need one (all of them when `reason` is a failed resume). Events that arrive before the answer
-   * are folded into it, so handles waiting for it skip them.
+   * Asks for the state, places `wire`'s cursor at its `seq` and hands it as a snapshot to
+   * `handles`. Replies come in line with events, so events that arrive before the answer are
+   * before its `seq`: a handle waiting for its snapshot skips them. With `then` (state before
+   * subscribe), the subscription is placed after the answer, from its `seq`.
    */
-  #sync(wire: WireSub, reason: string | null): void {
-    const resumeFailed = reason !== null && reason !== "requested";
-    const waiting = [...wire.handles].filter((handle) => resumeFailed || handle.needsSnapshot);
-    for (const handle of waiting) {
-      handle.needsSnapshot = true;
-      handle.snapshotReason = reason === "requested" ? null : reason;
+  #snapshot(
+    wire: WireSub,
+    handles: Handle[],
+    options: { reason: string | null; then?: () => void },
+  ): void {
+    for (const handle of handles) handle.needsSnapshot = true;
+    if (options.then !== undefined) {
+      wire.phase = "pending";
+      wire.snapshotFirst = true;
     }
-    const appId = wire.filter.appId ?? (waiting.length === 0 ? CURSOR_ONLY_APP : undefined);
+    const appId = wire.filter.appId ?? (handles.length === 0 ? CURSOR_ONLY_APP : undefined);
     this.#send({
       type: "request",
       topic: "state",
@@ -767,14 +784,14 @@ export class HeraldClient {
     }).then((state) => {
       if (this.#wires.get(wire.key) !== wire) return;
       if (typeof state.seq === "string") wire.cursor = state.seq;
-      for (const handle of waiting) {
+      for (const handle of handles) {
         if (!handle.needsSnapshot || handle.done) continue;
         handle.needsSnapshot = false;
-        handle.buffer.push({ kind: "snapshot", state, reason: handle.snapshotReason });
+        handle.buffer.push({ kind: "snapshot", state, reason: options.reason });
+        handle.resolveReady();
       }
-    }, () => {
-      // Lost with the connection: the next open subscribes and snapshots again.
-    });
+      options.then?.();
+    }, (error: HeraldError) => this.#wireFailed(wire, error));
   }
 
   #release(handle: Handle): void {

@@ -196,8 +196,8 @@ export const CLIENT_SCENARIOS: readonly ClientScenario[] = [
       await using hub = await spawnHub();
       await driver.start(hub.url, {
         tokens: [TEST_TOKEN],
-        heartbeatMs: 300,
-        connectTimeoutMs: 800,
+        heartbeatMs: 1000,
+        connectTimeoutMs: 2000,
       });
       await driver.subscribe("all", "deploy.*");
       const before = await driver.publish([step(1)]);
