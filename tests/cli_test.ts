@@ -308,3 +308,38 @@ Deno.test("a hub that cannot be reached: state exits 3 with the reason", async (
   assert.equal(await cli.exit(), 3);
   assert.match(cli.stderr.join("\n"), /no connection to the hub .* at http:\/\/127\.0\.0\.1:9/);
 });
+
+Deno.test("watch forge and watch teardown: the app named in the payload; exit 1 on failed, 0 on completed", async () => {
+  await using hub = startTestHub();
+  await using forge = runCli(["watch", "forge", "--app", "web", "--url", hub.url]);
+  await using teardown = runCli(["watch", "teardown", "--app", "old", "--url", hub.url]);
+  await forge.line(/^waiting {3}forge web$/);
+  await teardown.line(/^waiting {3}teardown old$/);
+  await publish(hub, [
+    { type: "forge.queued", payload: { app: "other" } },
+    { type: "forge.queued", payload: { app: "web" } },
+    { type: "forge.step", payload: { app: "web", step: "generate", status: "running" } },
+    { type: "forge.step", payload: { app: "other", step: "generate", status: "done" } },
+    { type: "forge.failed", payload: { app: "web", step: "generate", error: "permission denied" } },
+    { type: "teardown.queued", payload: { app: "old" } },
+    {
+      type: "teardown.step",
+      payload: { app: "old", step: "drain", status: "done", durationMs: 400 },
+    },
+    { type: "teardown.completed", payload: { app: "old" } },
+  ]);
+  assert.equal(await forge.exit(), 1);
+  assert.deepEqual(forge.stdout.slice(1, 3), ["queued    forge web", "running   generate"]);
+  // No durationMs reported: the step's time comes from the events' timestamps.
+  assert.match(forge.stdout[3]!, /^failed {4}generate \d+ms$/);
+  assert.equal(forge.stdout[4], "error     permission denied");
+  assert.equal(forge.stdout.length, 6);
+  assert.match(forge.stdout.at(-1)!, /^failed {4}forge web at generate in \d+ms$/);
+  assert.equal(await teardown.exit(), 0);
+  assert.deepEqual(teardown.stdout.slice(1, 4), [
+    "queued    teardown old",
+    "running   drain",
+    "done      drain 400ms",
+  ]);
+  assert.match(teardown.stdout.at(-1)!, /^completed teardown old in \d+ms$/);
+});
