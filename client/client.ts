@@ -741,8 +741,9 @@ export class HeraldClient {
         }
       }
       const late = [...wire.handles].filter((handle) => handle.needsSnapshot);
-      for (const handle of wire.handles) if (!handle.needsSnapshot) handle.resolveReady();
+      // From now on: ready once the cursor to resume from is placed.
       if (late.length > 0 || !resuming) this.#snapshot(wire, late, { reason: null });
+      else for (const handle of wire.handles) handle.resolveReady();
     }, (error: HeraldError) => this.#wireFailed(wire, error));
   }
 
@@ -788,9 +789,12 @@ export class HeraldClient {
         if (!handle.needsSnapshot || handle.done) continue;
         handle.needsSnapshot = false;
         handle.buffer.push({ kind: "snapshot", state, reason: options.reason });
-        handle.resolveReady();
       }
-      options.then?.();
+      if (options.then !== undefined) {
+        options.then();
+      } else {
+        for (const handle of wire.handles) if (!handle.needsSnapshot) handle.resolveReady();
+      }
     }, (error: HeraldError) => this.#wireFailed(wire, error));
   }
 

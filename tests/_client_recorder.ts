@@ -104,6 +104,11 @@ export class Recorder {
     return (await this.client.publish(events)).map((accepted) => accepted.seq);
   }
 
+  /** Tells the client the machine is back online (the event a browser fires). */
+  wake(): void {
+    globalThis.dispatchEvent(new Event("online"));
+  }
+
   view(): RecorderView {
     const lastClose = this.client.lastClose;
     return {

@@ -33,6 +33,8 @@ export interface ClientDriver {
     string[]
   >;
   view(): Promise<RecorderView>;
+  /** Fires `online` on the client's global scope. */
+  wake(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -222,6 +224,38 @@ export const CLIENT_SCENARIOS: readonly ClientScenario[] = [
       assert.deepEqual(
         items.map((item) => item.kind === "event" ? item.seq : item),
         [before[0], { kind: "resumed", replayed: 0 }, after[0]],
+      );
+    },
+  },
+  {
+    name: "coming back online reconnects at once instead of waiting out the backoff",
+    async run(driver) {
+      await using hub = await spawnHub();
+      await using proxy = startProxy(hub.port);
+      // The first retry waits 10 to 20 s.
+      await driver.start(proxy.url, {
+        tokens: [TEST_TOKEN],
+        backoffMinMs: 20_000,
+        backoffMaxMs: 20_000,
+      });
+      await driver.subscribe("all", "deploy.*");
+      proxy.down();
+      await waitForState(driver, "reconnecting", "the client to lose its connection");
+      proxy.up(hub.port);
+      const asked = Date.now();
+      await driver.wake();
+      await waitFor(async () => (await driver.view()).opens === 2, "a reconnect at once", 8_000);
+      assert.ok(Date.now() - asked < 8_000);
+      const after = await driver.publish([step(1)]);
+      const items = await itemsOf(
+        driver,
+        "all",
+        (items) => eventsIn(items).length === 1,
+        "1 event",
+      );
+      assert.deepEqual(
+        items.map((item) => item.kind === "event" ? item.seq : item),
+        [{ kind: "resumed", replayed: 0 }, after[0]],
       );
     },
   },

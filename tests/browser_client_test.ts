@@ -45,6 +45,7 @@ function pageDriver(page: Page): ClientDriver {
     unsubscribe: (name) => call("unsubscribe", name),
     publish: (events) => call("publish", events),
     view: () => call("view") as Promise<RecorderView>,
+    wake: () => call("wake"),
     close: () => call("close"),
   };
 }

@@ -30,6 +30,7 @@ function denoDriver(): ClientDriver & AsyncDisposable {
     unsubscribe: (name) => Promise.resolve(get().unsubscribe(name)),
     publish: (events) => get().publish(events),
     view: () => Promise.resolve(get().view()),
+    wake: () => Promise.resolve(get().wake()),
     close,
     [Symbol.asyncDispose]: close,
   };
