@@ -4,7 +4,17 @@
  * @module
  */
 
-/** Bounds of the reconnect delay. */
+/**
+ * Bounds of the reconnect delay.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { backoffDelay, type BackoffOptions } from "./backoff.ts";
+ * const fast: BackoffOptions = { minMs: 10, maxMs: 40 };
+ * assert.ok(backoffDelay(5, fast) <= 40);
+ * ```
+ */
 export interface BackoffOptions {
   /** Ceiling of the first delay in ms (default 250). */
   readonly minMs?: number;
@@ -12,7 +22,17 @@ export interface BackoffOptions {
   readonly maxMs?: number;
 }
 
-/** Default bounds: the first retry within 250 ms, never more than 30 s apart. */
+/**
+ * Default bounds: the first retry within 250 ms, never more than 30 s apart.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { backoffDelay, DEFAULT_BACKOFF } from "./backoff.ts";
+ * assert.equal(backoffDelay(0, {}, () => 1), DEFAULT_BACKOFF.minMs);
+ * assert.equal(backoffDelay(99, {}, () => 1), DEFAULT_BACKOFF.maxMs);
+ * ```
+ */
 export const DEFAULT_BACKOFF = { minMs: 250, maxMs: 30_000 } as const;
 
 /**

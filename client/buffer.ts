@@ -5,7 +5,20 @@
  * @module
  */
 
-/** What the buffer dropped, handed out before the next item. */
+/**
+ * What the buffer dropped, handed out before the next item.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BoundedBuffer, type Dropped } from "./buffer.ts";
+ * const buffer = new BoundedBuffer<string>(1, () => true);
+ * buffer.push("a");
+ * buffer.push("b");
+ * const first = await buffer[Symbol.asyncIterator]().next();
+ * assert.deepEqual(first.value, { kind: "dropped", count: 1 } satisfies Dropped);
+ * ```
+ */
 export interface Dropped {
   readonly kind: "dropped";
   /** Events dropped from this subscription's buffer because the application did not read. */

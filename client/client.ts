@@ -14,10 +14,34 @@ import { backoffDelay, type BackoffOptions } from "./backoff.ts";
 import { BoundedBuffer, type Dropped } from "./buffer.ts";
 import type { HubEvent } from "./events.ts";
 
-/** Where a connection is. `closed` is final: only {@linkcode HeraldClient.close} or a close the hub says not to retry lead there. */
+/**
+ * Where a connection is. `closed` is final: only {@linkcode HeraldClient.close} or a close the hub says not to retry lead there.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, type ConnectionState } from "./client.ts";
+ * const client = connect("http://127.0.0.1:9");
+ * const state: ConnectionState = client.connectionState;
+ * assert.equal(state, "connecting");
+ * await client.close();
+ * ```
+ */
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
 
-/** Why the last connection ended. */
+/**
+ * Why the last connection ended.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type CloseInfo, connect } from "./client.ts";
+ * const client = connect("http://127.0.0.1:9");
+ * await client.close();
+ * const info: CloseInfo | null = client.lastClose;
+ * assert.deepEqual(info, { code: 1000, reason: "client closed", reconnect: false, by: "client" });
+ * ```
+ */
 export interface CloseInfo {
   /** The WebSocket close code (1006 when the connection was lost or never opened). */
   readonly code: number;
@@ -29,7 +53,24 @@ export interface CloseInfo {
   readonly by: "hub" | "network" | "client";
 }
 
-/** Options of {@linkcode connect}. */
+/**
+ * Options of {@linkcode connect}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ClientOptions, connect } from "./client.ts";
+ * const options: ClientOptions = {
+ *   getToken: () => "token-from-my-auth-service",
+ *   heartbeatMs: 5000,
+ *   backoff: { minMs: 100, maxMs: 5000 },
+ *   isAuthClose: (code) => code === 4501,
+ * };
+ * const client = connect("https://hub.example/", options);
+ * assert.equal(client.connectionState, "connecting");
+ * await client.close();
+ * ```
+ */
 export interface ClientOptions {
   /** A fixed token, sent as `?token=` on the WebSocket (it lets the connection publish). */
   readonly token?: string;
@@ -62,7 +103,30 @@ export interface ClientOptions {
   readonly WebSocket?: typeof WebSocket;
 }
 
-/** What a subscription's iterator yields, in the order it happened. */
+/**
+ * What a subscription's iterator yields, in the order it happened.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { SubscriptionItem } from "./client.ts";
+ * const describe = (item: SubscriptionItem): string => {
+ *   switch (item.kind) {
+ *     case "event":
+ *       return item.event.type;
+ *     case "snapshot":
+ *       return `snapshot (${item.reason ?? "requested"})`;
+ *     case "resumed":
+ *       return `resumed, ${item.replayed} replayed`;
+ *     case "lagged":
+ *       return `hub dropped ${item.dropped}`;
+ *     case "dropped":
+ *       return `buffer dropped ${item.count}`;
+ *   }
+ * };
+ * assert.equal(describe({ kind: "resumed", replayed: 3 }), "resumed, 3 replayed");
+ * ```
+ */
 export type SubscriptionItem =
   | { readonly kind: "event"; readonly event: HubEvent }
   /**
@@ -78,7 +142,20 @@ export type SubscriptionItem =
   /** This subscription's own buffer was full: `count` events were dropped before the next item. */
   | Dropped;
 
-/** Options of {@linkcode HeraldClient.subscribe}. */
+/**
+ * Options of {@linkcode HeraldClient.subscribe}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, type SubscribeOptions } from "./client.ts";
+ * const client = connect("http://127.0.0.1:9");
+ * const options: SubscribeOptions = { appId: "mail-agent", namespace: "production", snapshot: true };
+ * const subscription = client.subscribe("deploy.*", options);
+ * assert.deepEqual(subscription.filter, { appId: "mail-agent", namespace: "production" });
+ * await client.close();
+ * ```
+ */
 export interface SubscribeOptions {
   readonly appId?: string;
   readonly namespace?: string;
@@ -90,7 +167,23 @@ export interface SubscribeOptions {
   readonly bufferSize?: number;
 }
 
-/** A subscription: an async iterable of {@linkcode SubscriptionItem}s and a way to end it. */
+/**
+ * A subscription: an async iterable of {@linkcode SubscriptionItem}s and a way to end it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, type Subscription } from "./client.ts";
+ * const client = connect("http://127.0.0.1:9");
+ * const first: Subscription = client.subscribe("log.line", { appId: "web" });
+ * const second = client.subscribe("log.line", { appId: "web" });
+ * first.unsubscribe();
+ * first.unsubscribe(); // a no-op
+ * assert.equal(second.topic, "log.line"); // still subscribed
+ * await client.close();
+ * for await (const _ of first) throw new Error("an ended subscription yields nothing");
+ * ```
+ */
 export interface Subscription extends AsyncIterable<SubscriptionItem> {
   readonly topic: string;
   readonly filter: SubscriptionFilter;
@@ -124,7 +217,21 @@ export class HeraldError extends Error {
   }
 }
 
-/** An event to publish: the `POST /events` fields. */
+/**
+ * An event to publish: the `POST /events` fields.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { PublishInput } from "./client.ts";
+ * const event: PublishInput = {
+ *   type: "deploy.step",
+ *   appId: "mail-agent",
+ *   payload: { step: "build", status: "running" },
+ * };
+ * assert.equal(event.type, "deploy.step");
+ * ```
+ */
 export interface PublishInput {
   readonly type: string;
   readonly appId?: string;
@@ -134,7 +241,17 @@ export interface PublishInput {
   readonly timestamp?: string;
 }
 
-/** What the hub accepted for one published event. */
+/**
+ * What the hub accepted for one published event.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Accepted } from "./client.ts";
+ * const accepted: Accepted = { id: "d-1", seq: "mx76jzcy125rgp1-42" };
+ * assert.ok(accepted.seq.length > 0);
+ * ```
+ */
 export interface Accepted {
   readonly id: string;
   readonly seq: string;
@@ -144,6 +261,14 @@ export interface Accepted {
  * The topic the client connects with: it subscribes to nothing anyone publishes, so a client is
  * never subscribed to `*` (the hub's default for a connection without topic) before its own
  * subscriptions are in place.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IDLE_TOPIC } from "./client.ts";
+ * import { parseTopic } from "../events/topic.ts";
+ * assert.deepEqual(parseTopic(IDLE_TOPIC), { kind: "exact", topic: "herald.idle", type: "herald.idle" });
+ * ```
  */
 export const IDLE_TOPIC = "herald.idle";
 

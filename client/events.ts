@@ -6,10 +6,30 @@
 
 import type { JsonObject, JsonValue } from "../events/json.ts";
 
-/** A number or a numeric string (one real producer sends durations as strings). */
+/**
+ * A number or a numeric string (one real producer sends durations as strings).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Numberish } from "./events.ts";
+ * const durations: Numberish[] = [1200, "1200"];
+ * assert.deepEqual(durations.map(Number), [1200, 1200]);
+ * ```
+ */
 export type Numberish = number | string;
 
-/** A deploy, forge or teardown step report. */
+/**
+ * A deploy, forge or teardown step report.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { StepPayload } from "./events.ts";
+ * const step: StepPayload = { step: "build", status: "done", durationMs: "2100" };
+ * assert.equal(Number(step.durationMs), 2100);
+ * ```
+ */
 export interface StepPayload {
   readonly step: string;
   readonly status?: string;
@@ -17,7 +37,17 @@ export interface StepPayload {
   readonly durationMs?: Numberish;
 }
 
-/** A persona event's payload. */
+/**
+ * A persona event's payload.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { PersonaPayload } from "./events.ts";
+ * const persona: PersonaPayload = { namespace: "production", name: "triage", phase: "Ready" };
+ * assert.equal(persona.phase, "Ready");
+ * ```
+ */
 export interface PersonaPayload {
   readonly namespace: string;
   readonly name: string;
@@ -28,6 +58,14 @@ export interface PersonaPayload {
 /**
  * The payload of every catalogued event type, as the catalog checks it (required fields are
  * required here, optional ones optional; extra fields are allowed, as on the wire).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { EventPayloads } from "./events.ts";
+ * const failed: EventPayloads["forge.failed"] = { step: "generate", error: "denied" };
+ * assert.equal(failed.error, "denied");
+ * ```
  */
 export interface EventPayloads {
   "deploy.queued": JsonObject;
@@ -72,7 +110,18 @@ export interface EventPayloads {
   "agent.offline": JsonObject;
 }
 
-/** A catalogued event type. */
+/**
+ * A catalogued event type.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { KnownEventType } from "./events.ts";
+ * import { CATALOG } from "../events/catalog.ts";
+ * const known: KnownEventType[] = ["deploy.step", "log.line", "agent.online"];
+ * for (const type of known) assert.ok(type in CATALOG);
+ * ```
+ */
 export type KnownEventType = keyof EventPayloads;
 
 /**
