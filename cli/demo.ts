@@ -340,14 +340,15 @@ export async function runDemo(emit: Emit, options: DemoOptions): Promise<void> {
   const sleep = (ms: number) =>
     Promise.race([new Promise((resolve) => setTimeout(resolve, ms)), options.stop]);
   for (let n = 0; !stopped; n++) {
-    // The first deploy is mail-agent's, at once: `herald watch deploys --app mail-agent` has
-    // something to show within seconds.
-    const app = n === 0 ? "mail-agent" : pick(choose, DEMO_APPS);
+    // Every third flow is a deploy of mail-agent, the first at once: `herald watch deploys --app
+    // mail-agent` has something to show within seconds.
+    const mailAgent = n % 3 === 0;
+    const app = mailAgent ? "mail-agent" : pick(choose, DEMO_APPS);
     const roll = choose();
     if (!running.has(app)) {
       running.add(app);
       const failAt = roll < 0.35 ? pick(choose, Object.keys(FAILURES)) : undefined;
-      const kind = n === 0 || roll < 0.75 ? "deploy" : roll < 0.9 ? "forge" : "teardown";
+      const kind = mailAgent || roll < 0.75 ? "deploy" : roll < 0.9 ? "forge" : "teardown";
       options.log(`demo: ${kind} of ${app}${failAt ? ` (will fail at ${failAt})` : ""}`);
       const flow = kind === "deploy"
         ? deployFlow(emit, flowPace(n + 1000), app, failAt)
