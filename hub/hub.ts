@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Disconnect } from "../events/codes.ts";
+import type { Disconnect } from "../events/codes.ts";
 import { encodeEventFrame, type EventInput, type HeraldEvent } from "../events/envelope.ts";
 import { matchesFilter, type SubscriptionFilter } from "../events/messages.ts";
 import { topicMatches, type TopicPattern } from "../events/topic.ts";
