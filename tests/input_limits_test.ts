@@ -22,7 +22,7 @@ import {
   startTestHub,
   TEST_TOKEN,
   TestClient,
-  TestHub,
+  type TestHub,
   waitFor,
 } from "./_harness.ts";
 import { RawWebSocket } from "./_raw_ws.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { createClient } from "redis";
+import type { createClient } from "redis";
 import { getLogger } from "@logtape/logtape";
 import { type BusReceiver, BusUnavailableError, type DirectedMessage } from "./bus.ts";
 

@@ -1,0 +1,81 @@
+/**
+ * The TypeScript client (`client/`) in Deno against real hub processes: the shared scenarios of
+ * `_client_scenarios.ts`, and the bounded buffer of a subscription that is not read.
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { connect, type SubscriptionItem } from "../client/mod.ts";
+import { Recorder } from "./_client_recorder.ts";
+import { CLIENT_SCENARIOS, type ClientDriver } from "./_client_scenarios.ts";
+import { publishSeqs, startTestHub, TEST_TOKEN, waitFor } from "./_harness.ts";
+
+/** The driver for a client running in this process. */
+function denoDriver(): ClientDriver & AsyncDisposable {
+  let recorder: Recorder | null = null;
+  const get = () => recorder ?? assert.fail("start the recorder first");
+  const close = async () => {
+    await recorder?.close();
+    recorder = null;
+  };
+  return {
+    start: (url, options) => {
+      recorder = new Recorder(url, options);
+      return Promise.resolve();
+    },
+    subscribe: (name, topic, options) => {
+      get().subscribe(name, topic, options);
+      return get().ready(name);
+    },
+    unsubscribe: (name) => Promise.resolve(get().unsubscribe(name)),
+    publish: (events) => get().publish(events),
+    view: () => Promise.resolve(get().view()),
+    wake: () => Promise.resolve(get().wake()),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+for (const scenario of CLIENT_SCENARIOS) {
+  Deno.test(`client (Deno): ${scenario.name}`, async () => {
+    await using driver = denoDriver();
+    await scenario.run(driver);
+  });
+}
+
+Deno.test("client (Deno): a subscription nobody reads keeps its newest items and says what it dropped", async () => {
+  await using hub = startTestHub();
+  const client = connect(hub.url, { token: TEST_TOKEN });
+  try {
+    const subscription = client.subscribe("log.*", { bufferSize: 3 });
+    // A second subscription, read as events come, tells when the first one has them all.
+    const watcher = client.subscribe("*");
+    let seen = 0;
+    void (async () => {
+      for await (const item of watcher) if (item.kind === "event") seen++;
+    })();
+    await subscription.ready;
+    await watcher.ready;
+    const seqs = await publishSeqs(
+      hub,
+      Array.from({ length: 10 }, (_, n) => ({ type: "log.line", payload: { line: `l${n}` } })),
+    );
+    await waitFor(() => seen === 10, "the events to reach the client");
+    const items: SubscriptionItem[] = [];
+    const iterator = subscription[Symbol.asyncIterator]();
+    await waitFor(async () => {
+      const next = await iterator.next();
+      if (!next.done) items.push(next.value);
+      return items.length === 4;
+    }, "4 items");
+    assert.deepEqual(items[0], { kind: "dropped", count: 7 });
+    assert.deepEqual(
+      items.slice(1).map((item) => item.kind === "event" && item.event.seq),
+      seqs.slice(7),
+    );
+    subscription.unsubscribe();
+    subscription.unsubscribe();
+  } finally {
+    await client.close();
+  }
+});
