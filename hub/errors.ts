@@ -95,22 +95,14 @@ export function classifyError(error: unknown): ErrorAnswer {
         index: error.index,
       };
   }
-  if (error instanceof BusUnavailableError) {
+  if (error instanceof BusUnavailableError || error instanceof HistoryUnavailableError) {
     return {
       fault: false,
       code: ERROR_CODES.unavailable,
       http: "unavailable",
       message: error.message,
-      retryAfterSeconds: error.retryAfterSeconds,
-    };
-  }
-  if (error instanceof HistoryUnavailableError) {
-    return {
-      fault: false,
-      code: ERROR_CODES.unavailable,
-      http: "unavailable",
-      message: error.message,
-      retryAfterSeconds: 1,
+      // The bus knows its reconnect backoff; a history answers per command.
+      retryAfterSeconds: error instanceof BusUnavailableError ? error.retryAfterSeconds : 1,
     };
   }
   if (error instanceof RequestError) {

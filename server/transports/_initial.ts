@@ -9,7 +9,13 @@ import { decodeFilter, type SubscriptionFilter } from "../../events/messages.ts"
 import { parseTopic, type TopicPattern } from "../../events/topic.ts";
 import type { Client } from "../../hub/client.ts";
 import type { Hub } from "../../hub/hub.ts";
+import type { Principal } from "../../hub/principal.ts";
 import { encodeResumed } from "../../hub/session.ts";
+import type { Access, Authenticator } from "../auth.ts";
+import type { Config } from "../config.ts";
+import { refuse } from "../errors.ts";
+import { originAllowed } from "../origin.ts";
+import { httpError } from "../responses.ts";
 
 /** Subscriptions asked for in the query string. */
 export interface InitialSubscriptions {
@@ -66,4 +72,25 @@ export function subscribeInitial(hub: Hub, client: Client, initial: InitialSubsc
       for (const topic of topics) client.reply(encodeResumed(undefined, topic.topic, outcome));
     }, implicit);
   }
+}
+
+/**
+ * The checks every streaming connection passes before it opens, in this order: its origin, its
+ * query string, then the auth seam. Answers the refusal, or what the connection asked for and
+ * who it is.
+ */
+export async function admitStream(
+  request: Request,
+  config: Pick<Config, "allowedOrigins" | "maxSubscriptions">,
+  auth: Authenticator,
+  access: Access,
+): Promise<Response | { initial: InitialSubscriptions; principal: Principal }> {
+  if (!originAllowed(request.headers.get("origin"), config.allowedOrigins)) {
+    return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
+  }
+  const initial = readQuery(new URL(request.url), config.maxSubscriptions);
+  if (typeof initial === "string") return httpError("bad_request", initial);
+  const authentication = await auth.authenticate(request, access);
+  if (!authentication.ok) return refuse(authentication.refusal);
+  return { initial, principal: authentication.principal };
 }

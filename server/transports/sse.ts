@@ -15,11 +15,8 @@
 import type { Hub } from "../../hub/hub.ts";
 import type { Outgoing, Transport } from "../../hub/transport.ts";
 import type { Config } from "../config.ts";
-import { originAllowed } from "../origin.ts";
 import type { Authenticator } from "../auth.ts";
-import { refuse } from "../errors.ts";
-import { httpError } from "../responses.ts";
-import { readQuery, subscribeInitial } from "./_initial.ts";
+import { admitStream, subscribeInitial } from "./_initial.ts";
 
 /** What the SSE endpoint needs. */
 export interface SseDeps {
@@ -107,20 +104,15 @@ export function sseStream(onCancel: () => void): SseStream {
 
 /** Handles `GET /events/stream`. */
 export async function handleSse(request: Request, deps: SseDeps): Promise<Response> {
-  if (!originAllowed(request.headers.get("origin"), deps.config.allowedOrigins)) {
-    return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
-  }
-  const url = new URL(request.url);
-  const initial = readQuery(url, deps.config.maxSubscriptions);
-  if (typeof initial === "string") return httpError("bad_request", initial);
-  const authentication = await deps.auth.authenticate(request, "read");
-  if (!authentication.ok) return refuse(authentication.refusal);
+  const admitted = await admitStream(request, deps.config, deps.auth, "read");
+  if (admitted instanceof Response) return admitted;
+  const { initial, principal } = admitted;
   const since = request.headers.get("last-event-id") ?? initial.since;
   let closed = () => {};
   const stream = sseStream(() => closed());
   const client = deps.hub.connect(
     stream.transport,
-    authentication.principal,
+    principal,
     "sse",
   );
   closed = () => client.transportClosed();

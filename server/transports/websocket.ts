@@ -11,12 +11,10 @@ import type { Metrics } from "../../hub/metrics.ts";
 import { type RequestHandler, Session, type SessionLimits } from "../../hub/session.ts";
 import type { Outgoing, Transport } from "../../hub/transport.ts";
 import type { Config } from "../config.ts";
-import { originAllowed } from "../origin.ts";
 import { logger } from "../log.ts";
 import { httpError } from "../responses.ts";
 import type { Authenticator } from "../auth.ts";
-import { readQuery, subscribeInitial } from "./_initial.ts";
-import { refuse } from "../errors.ts";
+import { admitStream, subscribeInitial } from "./_initial.ts";
 
 const log = logger("websocket");
 
@@ -119,15 +117,9 @@ export async function handleWebSocket(request: Request, deps: WebSocketDeps): Pr
       "sec-websocket-version": "13",
     });
   }
-  if (!originAllowed(request.headers.get("origin"), deps.config.allowedOrigins)) {
-    return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
-  }
-  const url = new URL(request.url);
-  const initial = readQuery(url, deps.config.maxSubscriptions);
-  if (typeof initial === "string") return httpError("bad_request", initial);
-  const authentication = await deps.auth.authenticate(request, "connect");
-  if (!authentication.ok) return refuse(authentication.refusal);
-  const { principal } = authentication;
+  const admitted = await admitStream(request, deps.config, deps.auth, "connect");
+  if (admitted instanceof Response) return admitted;
+  const { initial, principal } = admitted;
   const release = deps.admit?.() ?? (() => {});
   if (release instanceof Response) return release;
   let upgraded: { socket: WebSocket; response: Response };
