@@ -13,6 +13,7 @@ COPY main.ts ./
 COPY events/ ./events/
 COPY hub/ ./hub/
 COPY server/ ./server/
+COPY state/ ./state/
 COPY deploy/healthcheck.ts ./deploy/
 
 USER deno

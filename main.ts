@@ -10,15 +10,134 @@
  * @module
  */
 
-import type { App } from "./server/app.ts";
-import { createApp } from "./server/app.ts";
-import { createBus } from "./server/buses.ts";
+import { BroadcastBus } from "./hub/bus/broadcast.ts";
+import type { Bus } from "./hub/bus/bus.ts";
+import { MemoryBus } from "./hub/bus/memory.ts";
+import { type Clock, systemClock } from "./hub/clock.ts";
+import type { History } from "./hub/history/history.ts";
+import { KvHistory } from "./hub/history/kv.ts";
+import { MemoryHistory } from "./hub/history/memory.ts";
+import { RedisHistory } from "./hub/history/redis.ts";
+import { Hub } from "./hub/hub.ts";
+import { Metrics } from "./hub/metrics.ts";
+import { type App, createApp } from "./server/app.ts";
+import { PublishTokenAuth } from "./server/auth.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
+import { debugRequests } from "./server/debug.ts";
 import { IsolateRoll, parallelIsolates } from "./server/isolates.ts";
-import { flushLogs, logger, setUpLogging } from "./server/log.ts";
+import { flushLogs, logger, redactSecret, setUpLogging } from "./server/log.ts";
 import { checkRuntime } from "./server/runtime.ts";
 import { httpError } from "./server/responses.ts";
-import { loadPublishToken } from "./server/token.ts";
+import { loadPublishToken, SecretToken } from "./server/token.ts";
+import { requestHandlers } from "./state/queries.ts";
+import { LiveState } from "./state/state.ts";
+
+/** The history `HERALD_HISTORY` names. */
+export function createHistory(config: Config, clock: Clock): History {
+  const retention = { maxEvents: config.historySize, ttlMs: config.historyTtlSeconds * 1000 };
+  switch (config.history) {
+    case "memory":
+      return new MemoryHistory({ ...retention, maxBytes: config.historyMaxBytes }, clock);
+    case "kv":
+      return new KvHistory(retention, clock, config.kvPath);
+    case "redis":
+      return new RedisHistory(
+        retention,
+        clock,
+        config.redisUrl,
+        config.historyTimeoutMs,
+        config.redisPrefix,
+      );
+  }
+}
+
+/**
+ * The bus `HERALD_BUS` names, for node `node` (not started: the hub starts it). The Redis
+ * client is loaded only when the redis bus is chosen, so single-process hubs never pay for it.
+ */
+export async function createBus(config: Config, node: string): Promise<Bus> {
+  switch (config.bus) {
+    case "memory":
+      return new MemoryBus(node);
+    case "broadcast":
+      return new BroadcastBus({ node, maxBatch: config.busBatchMax });
+    case "redis": {
+      const { RedisBus } = await import("./hub/bus/redis.ts");
+      return new RedisBus({
+        node,
+        url: config.redisUrl,
+        prefix: config.redisPrefix,
+        maxBatch: config.busBatchMax,
+        publishTimeoutMs: config.busPublishTimeoutMs,
+        reconnectMinMs: config.redisReconnectMinMs,
+        reconnectMaxMs: config.redisReconnectMaxMs,
+        streamMaxLen: config.redisStreamMaxLen,
+        idempotencyTtlMs: config.idempotencyTtlMs,
+      });
+    }
+  }
+}
+
+/** What {@linkcode assemble} may be given instead of building it. */
+export interface Overrides {
+  /** Defaults to the system clock. */
+  readonly clock?: Clock;
+  /** The bus `config.bus` names (see {@linkcode createBus}); a `MemoryBus` when absent. */
+  readonly bus?: Bus;
+  /** This node's id; must be the one the bus was built with. */
+  readonly node?: string;
+}
+
+/**
+ * Builds every part of a hub for `config` and the publish token, and the application that
+ * serves them: history, live state, the hub, the auth seam, the request topics, the routes.
+ * The bus is built beforehand (see {@linkcode createBus}: it may load the Redis client).
+ */
+export function assemble(config: Config, token: string, overrides: Overrides = {}): App {
+  if (overrides.bus === undefined && config.bus !== "memory") {
+    throw new Error(`HERALD_BUS=${config.bus} needs the bus from createBus(config, node)`);
+  }
+  const clock = overrides.clock ?? systemClock;
+  const node = overrides.node ?? crypto.randomUUID();
+  const bus = overrides.bus ?? new MemoryBus(node);
+  const metrics = new Metrics();
+  const history = createHistory(config, clock);
+  const state = new LiveState({
+    maxEntries: config.stateMaxEntries,
+    maxSteps: config.stateMaxSteps,
+  });
+  const hub = new Hub({
+    limits: {
+      bufferEvents: config.clientBuffer,
+      highWaterBytes: config.socketHighWaterBytes,
+      overflow: config.overflow,
+      stallTimeoutMs: config.stallTimeoutMs,
+      drainPollMs: config.drainPollMs,
+    },
+    maxSubscriptions: config.maxSubscriptions,
+    idempotencyTtlMs: config.idempotencyTtlMs,
+    idempotencyMaxKeys: config.idempotencyMaxKeys,
+    clock,
+    metrics,
+    bus,
+    history,
+    replayLimit: config.replayLimit,
+    reorderWaitMs: config.reorderWaitMs,
+    reorderMaxPending: config.reorderMaxPending,
+    consumers: [state],
+    quietMax: config.historySize,
+  });
+  const sources = { state, history };
+  const requests = requestHandlers(sources, config.historyReadLimit);
+  // Test-only request topics (HERALD_DEBUG_HOOKS=1), never on by default.
+  if (config.debugHooks) {
+    for (const [topic, handler] of debugRequests(node)) requests.set(topic, handler);
+  }
+  // No log line may ever hold the token, whoever writes it.
+  redactSecret(token);
+  const auth = new PublishTokenAuth(new SecretToken(token));
+  return createApp({ config, node, hub, sources, metrics, clock, auth, requests });
+}
 
 /**
  * Resolves with whether `deno serve` took this module's default export. `import.meta.main` is
@@ -70,7 +189,7 @@ async function build(): Promise<{ config: Config; app: App }> {
   }
   const node = crypto.randomUUID();
   const bus = await createBus(config, node);
-  const app = createApp(config, token, undefined, { bus, node });
+  const app = assemble(config, token, { bus, node });
   await app.hub.start();
   return { config, app };
 }

@@ -55,7 +55,7 @@ const REDIS_NODES: Partial<Record<Layout, number>> = { redis: 2, redis3: 3 };
 export async function layoutMissing(layout: Layout): Promise<string | null> {
   if (layout === "single") return null;
   const onRedis = REDIS_NODES[layout] !== undefined;
-  const bus = new URL(onRedis ? "../hub/bus_redis.ts" : "../hub/bus_broadcast.ts", import.meta.url);
+  const bus = new URL(onRedis ? "../hub/bus/redis.ts" : "../hub/bus/broadcast.ts", import.meta.url);
   if (!(await Deno.stat(bus).then(() => true, () => false))) {
     return `this build has no ${onRedis ? "Redis" : "broadcast"} bus (${
       bus.pathname.split("/").slice(-2).join("/")

@@ -23,7 +23,7 @@ interface FloorEvent {
   payload: unknown;
 }
 
-/** The runtime's heartbeat as Herald sets it by default (see server/websocket.ts), so both pay the same pings. */
+/** The runtime's heartbeat as Herald sets it by default (see server/transports/websocket.ts), so both pay the same pings. */
 const IDLE_TIMEOUT = SETTINGS.pingIntervalSeconds.default * 2;
 
 const everyone = new Set<WebSocket>();

@@ -134,7 +134,17 @@ function clusterSpec(description: string): PayloadSpec {
   return { description, required: { name: "string" } };
 }
 
-/** True when `type` is catalogued, exactly or through an open category. */
+/**
+ * True when `type` is catalogued, exactly or through an open category.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isCatalogued } from "./catalog.ts";
+ * assert.equal(isCatalogued("deploy.step"), true);
+ * assert.equal(isCatalogued("billing.invoiced"), false);
+ * ```
+ */
 export function isCatalogued(type: string): boolean {
   if (Object.hasOwn(CATALOG, type)) return true;
   const category = type.slice(0, type.indexOf("."));
@@ -177,8 +187,13 @@ const KIND_NAMES: Record<FieldKind, string> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkPayload } from "./catalog.ts";
- * checkPayload("deploy.rollback", {}); // "payload.imageTag is required and must be a string"
+ * assert.equal(
+ *   checkPayload("deploy.rollback", {}),
+ *   "payload.imageTag is required and must be a string",
+ * );
+ * assert.equal(checkPayload("deploy.rollback", { imageTag: "v7" }), null);
  * ```
  */
 export function checkPayload(type: string, payload: Record<string, JsonValue>): string | null {

@@ -19,6 +19,7 @@ export const DISCONNECT = {
   shutdown: { code: 1001, reason: "server shutting down", reconnect: true },
   binaryFrame: { code: 1003, reason: "binary frames are not supported", reconnect: false },
   messageTooBig: { code: 1009, reason: "message too big", reconnect: true },
+  internal: { code: 1011, reason: "internal error", reconnect: true },
   slowConsumer: { code: 4008, reason: "slow consumer", reconnect: true },
   eventsLost: { code: 4009, reason: "events were lost between nodes", reconnect: true },
 } as const satisfies Record<string, Disconnect>;
@@ -51,3 +52,20 @@ export const ERROR_CODES = {
 
 /** One of the {@linkcode ERROR_CODES}. */
 export type ErrorCode = typeof ERROR_CODES[keyof typeof ERROR_CODES];
+
+/**
+ * Why events were dropped for a client, as a `lagged` notice and the
+ * `herald_events_dropped_total{reason}` label say it. The overflow policy that drops the oldest
+ * is configured as `drop-oldest` (`HERALD_OVERFLOW`); the reason it reports is `drop_oldest`.
+ */
+export const LAG_REASONS = {
+  /** The oldest queued event made room (`drop-oldest`, or `conflate` with nothing to conflate). */
+  dropOldest: "drop_oldest",
+  /** Queued events were superseded by a newer one with the same type and appId (`conflate`). */
+  conflated: "conflated",
+  /** The bus lost messages between nodes. */
+  busGap: "bus_gap",
+} as const;
+
+/** One of the {@linkcode LAG_REASONS}. */
+export type LagReason = typeof LAG_REASONS[keyof typeof LAG_REASONS];

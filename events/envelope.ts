@@ -56,7 +56,21 @@ export interface HeraldEvent {
 
 const INPUT_FIELDS = new Set(["type", "appId", "namespace", "payload", "id", "timestamp"]);
 
-/** True when `type` is a well-formed event type name. */
+/**
+ * True when `type` is a well-formed event type name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isEventType } from "./envelope.ts";
+ * assert.deepEqual(["deploy.step", "deploy", "Deploy.step", "deploy..step"].map(isEventType), [
+ *   true,
+ *   false,
+ *   false,
+ *   false,
+ * ]);
+ * ```
+ */
 export function isEventType(type: string): boolean {
   return type.length <= MAX_TYPE_LENGTH && TYPE_PATTERN.test(type);
 }
@@ -88,9 +102,11 @@ export interface DecodeEventOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeEventInput } from "./envelope.ts";
  * const decoded = decodeEventInput({ type: "deploy.queued", appId: "web" }, { strict: false });
- * if (!decoded.ok) throw new Error(decoded.message);
+ * assert.ok(decoded.ok && decoded.value.appId === "web");
+ * assert.equal(decodeEventInput({ type: "Bad" }, { strict: false }).ok, false);
  * ```
  */
 export function decodeEventInput(raw: unknown, options: DecodeEventOptions): Decoded<EventInput> {
@@ -152,6 +168,24 @@ function isIsoTimestamp(value: string): boolean {
 /**
  * Serializes an accepted event into the wire frame clients receive. Called once per event;
  * the same string goes to every matching client.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeEventFrame } from "./envelope.ts";
+ * const frame = encodeEventFrame({
+ *   tenant: "default",
+ *   type: "app.status",
+ *   appId: "web",
+ *   payload: { status: "running" },
+ *   id: "e1",
+ *   seq: "ep-1",
+ *   timestamp: "2026-01-01T00:00:00.000Z",
+ * });
+ * const parsed = JSON.parse(frame);
+ * assert.equal(parsed.seq, "ep-1");
+ * assert.equal(parsed.tenant, undefined, "the tenant stays on the server");
+ * ```
  */
 export function encodeEventFrame(event: HeraldEvent): string {
   return JSON.stringify({
@@ -163,4 +197,35 @@ export function encodeEventFrame(event: HeraldEvent): string {
     seq: event.seq,
     timestamp: event.timestamp,
   });
+}
+
+/**
+ * The frame of an event whose cursor a store assigns later (the Redis history's script), split
+ * where the cursor goes: `before + seq + after` is {@linkcode encodeEventFrame} of the event
+ * with that `seq` (cursors need no JSON escaping). The store splices the cursor in without
+ * knowing the frame's key order, which lives here only.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeEventFrame, encodeEventFrameAround } from "./envelope.ts";
+ * const draft = {
+ *   tenant: "t",
+ *   type: "deploy.step",
+ *   payload: { note: ',"seq":"fake' },
+ *   id: "e1",
+ *   timestamp: "2026-01-01T00:00:00.000Z",
+ * };
+ * const [before, after] = encodeEventFrameAround(draft);
+ * assert.equal(before + "ep-7" + after, encodeEventFrame({ ...draft, seq: "ep-7" }));
+ * ```
+ */
+export function encodeEventFrameAround(
+  draft: Omit<HeraldEvent, "seq">,
+): readonly [before: string, after: string] {
+  const head = encodeEventFrame({ ...draft, seq: "" });
+  // The frame ends with `"seq":"","timestamp":<string>}`: cut inside the empty seq.
+  const tail = `","timestamp":${JSON.stringify(draft.timestamp)}}`;
+  const cut = head.length - tail.length;
+  return [head.slice(0, cut), head.slice(cut)];
 }

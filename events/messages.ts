@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ERROR_CODES, type ErrorCode } from "./codes.ts";
+import { ERROR_CODES, type ErrorCode, type LagReason } from "./codes.ts";
 import {
   type Decoded,
   invalid,
@@ -32,7 +32,18 @@ export interface SubscriptionFilter {
   readonly namespace?: string;
 }
 
-/** True when an event's `appId` and `namespace` satisfy the filter (exact match, each optional). */
+/**
+ * True when an event's `appId` and `namespace` satisfy the filter (exact match, each optional).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { matchesFilter } from "./messages.ts";
+ * assert.equal(matchesFilter({ appId: "web" }, { appId: "web", namespace: "prod" }), true);
+ * assert.equal(matchesFilter({ appId: "web" }, { appId: "api" }), false);
+ * assert.equal(matchesFilter({}, {}), true);
+ * ```
+ */
 export function matchesFilter(
   filter: SubscriptionFilter,
   event: { readonly appId?: string; readonly namespace?: string },
@@ -68,7 +79,17 @@ export interface MessageError {
   readonly requestId?: RequestId;
 }
 
-/** Decodes a filter object; exported for the `/ws` query string, which carries the same fields. */
+/**
+ * Decodes a filter object; exported for the `/ws` query string, which carries the same fields.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeFilter } from "./messages.ts";
+ * assert.deepEqual(decodeFilter({ appId: "web" }), { ok: true, value: { appId: "web" } });
+ * assert.equal(decodeFilter({ colour: "red" }).ok, false);
+ * ```
+ */
 export function decodeFilter(raw: unknown): Decoded<SubscriptionFilter> {
   if (raw === undefined) return { ok: true, value: {} };
   if (!isJsonObject(raw)) return invalid("filter must be an object");
@@ -103,8 +124,13 @@ function topicOf(raw: JsonObject): Decoded<TopicPattern> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeClientMessage } from "./messages.ts";
- * const message = decodeClientMessage('{"type":"ping","requestId":"3"}');
+ * assert.deepEqual(decodeClientMessage('{"type":"ping","requestId":"3"}'), {
+ *   type: "ping",
+ *   requestId: "3",
+ * });
+ * assert.equal((decodeClientMessage("{") as { code: string }).code, "bad_json");
  * ```
  */
 export function decodeClientMessage(text: string): ClientMessage | MessageError {
@@ -182,7 +208,21 @@ export function decodeClientMessage(text: string): ClientMessage | MessageError 
   }
 }
 
-/** Encodes a `response` reply. */
+/**
+ * Encodes a `response` reply.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeResponse } from "./messages.ts";
+ * assert.deepEqual(JSON.parse(encodeResponse("7", "deploy.*", { status: "subscribed" })), {
+ *   type: "response",
+ *   topic: "deploy.*",
+ *   requestId: "7",
+ *   payload: { status: "subscribed" },
+ * });
+ * ```
+ */
 export function encodeResponse(
   requestId: RequestId | undefined,
   topic: string | undefined,
@@ -191,12 +231,33 @@ export function encodeResponse(
   return JSON.stringify({ type: "response", topic, requestId, payload });
 }
 
-/** Encodes a `pong` reply. */
+/**
+ * Encodes a `pong` reply.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodePong } from "./messages.ts";
+ * assert.equal(encodePong(3), '{"type":"pong","requestId":3}');
+ * ```
+ */
 export function encodePong(requestId: RequestId | undefined): string {
   return JSON.stringify({ type: "pong", requestId });
 }
 
-/** Encodes an `error` reply. */
+/**
+ * Encodes an `error` reply.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeError } from "./messages.ts";
+ * assert.deepEqual(JSON.parse(encodeError({ code: "bad_json", message: "not JSON" })), {
+ *   type: "error",
+ *   payload: { code: "bad_json", message: "not JSON" },
+ * });
+ * ```
+ */
 export function encodeError(error: MessageError): string {
   return JSON.stringify({
     type: "error",
@@ -205,7 +266,19 @@ export function encodeError(error: MessageError): string {
   });
 }
 
-/** Encodes the notice that precedes the next event after events were dropped for this client. */
-export function encodeLagged(dropped: number, reason: string): string {
+/**
+ * Encodes the notice that precedes the next event after events were dropped for this client.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeLagged } from "./messages.ts";
+ * assert.deepEqual(JSON.parse(encodeLagged(2, "drop_oldest")).payload, {
+ *   dropped: 2,
+ *   reason: "drop_oldest",
+ * });
+ * ```
+ */
+export function encodeLagged(dropped: number, reason: LagReason): string {
   return JSON.stringify({ type: "lagged", payload: { dropped, reason } });
 }

@@ -18,8 +18,10 @@ const PREFIX_PATTERN = /^[a-z][a-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\.\*$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTopic } from "./topic.ts";
- * parseTopic("deploy.*"); // { kind: "prefix", topic: "deploy.*", prefix: "deploy." }
+ * assert.deepEqual(parseTopic("deploy.*"), { kind: "prefix", topic: "deploy.*", prefix: "deploy." });
+ * assert.equal(parseTopic("deploy."), null);
  * ```
  */
 export function parseTopic(topic: string): TopicPattern | null {
@@ -31,7 +33,16 @@ export function parseTopic(topic: string): TopicPattern | null {
   return null;
 }
 
-/** The prefixes an event type matches, shortest first: `a.b.c` -> `""`, `"a."`, `"a.b."`. */
+/**
+ * The prefixes an event type matches, shortest first: `a.b.c` -> `""`, `"a."`, `"a.b."`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { prefixesOf } from "./topic.ts";
+ * assert.deepEqual(prefixesOf("a.b.c"), ["", "a.", "a.b."]);
+ * ```
+ */
 export function prefixesOf(type: string): string[] {
   const prefixes = [""];
   let dot = type.indexOf(".");
@@ -42,7 +53,17 @@ export function prefixesOf(type: string): string[] {
   return prefixes;
 }
 
-/** True when `pattern` matches an event of `type`. */
+/**
+ * True when `pattern` matches an event of `type`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseTopic, topicMatches } from "./topic.ts";
+ * assert.equal(topicMatches(parseTopic("deploy.*")!, "deploy.step"), true);
+ * assert.equal(topicMatches(parseTopic("deploy.step")!, "deploy.failed"), false);
+ * ```
+ */
 export function topicMatches(pattern: TopicPattern, type: string): boolean {
   return pattern.kind === "exact"
     ? pattern.type === type

@@ -5,13 +5,15 @@
  * @module
  */
 
-import { DISCONNECT, type Disconnect } from "../events/codes.ts";
+import { DISCONNECT, type Disconnect, LAG_REASONS } from "../events/codes.ts";
 import { encodeLagged } from "../events/messages.ts";
+import { getLogger } from "@logtape/logtape";
 import type { Clock } from "./clock.ts";
-import { compareCursors } from "./history.ts";
 import type { Metrics } from "./metrics.ts";
+import type { Principal } from "./principal.ts";
 import { type DropReason, enqueue, type OverflowPolicy } from "./overflow.ts";
-import { type Delivery, DeliveryQueue } from "./queue.ts";
+import { type Delivery, DeliveryQueue, type Taken } from "./queue.ts";
+import { ResumeSeam, SKIPPED } from "./resume.ts";
 import type { Subscription } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
 
@@ -28,12 +30,7 @@ export interface ClientLimits {
   readonly drainPollMs: number;
 }
 
-/** Who a client is; filled in by the layer that authenticated it. */
-export interface Principal {
-  readonly tenant: string;
-  /** May publish over this connection. */
-  readonly canPublish: boolean;
-}
+const log = getLogger(["herald", "client"]);
 
 let nextClientId = 1;
 
@@ -44,13 +41,10 @@ export class Client {
   readonly transportName: string;
   /** Keyed by topic, appId and namespace, so the same subscription twice is one. */
   readonly subscriptions = new Map<string, Subscription<Client>>();
-  /** True while the client holds only the `*` subscription it got for connecting without a topic. */
-  implicitAll = false;
   /** Number of the last event routed to this client, to deliver each event once. */
   lastEventNo = 0;
-  /** Cursors of the first and last live events routed under the implicit `*` (null before any). */
-  firstSeq: string | null = null;
-  lastSeq: string | null = null;
+  /** Resume's side of this connection: its implicit `*`, held live events, what it has. */
+  readonly seam: ResumeSeam;
   readonly queue: DeliveryQueue;
   readonly #transport: Transport;
   readonly #limits: ClientLimits;
@@ -62,15 +56,7 @@ export class Client {
    * dropped from the held queue during a replay. Announced before the next frame written.
    */
   #lostOutsideQueue = 0;
-  /**
-   * Live events held back while a replay runs (see `hold`); null when none runs. Bounded like
-   * the client's queue and under the same overflow policy.
-   */
-  #held: DeliveryQueue | null = null;
-  #holds = 0;
-  /** The client has every event up to this cursor (resumed from or replayed): skip those. */
-  #replayedUpTo: string | null = null;
-  #dropReason: DropReason = "drop_oldest";
+  #dropReason: DropReason = LAG_REASONS.dropOldest;
   #closed = false;
   #pumpHolding = false;
   /** A pump runs only while something is queued: an idle client holds no pending promise. */
@@ -102,6 +88,12 @@ export class Client {
     this.#metrics = deps.metrics;
     this.#onClose = deps.onClose;
     this.queue = new DeliveryQueue(deps.limits.bufferEvents);
+    // Held live events are bounded like the queue and under the same overflow policy.
+    this.seam = new ResumeSeam(deps.limits.bufferEvents);
+  }
+
+  get tenant(): string {
+    return this.principal.tenant;
   }
 
   get closed(): boolean {
@@ -134,7 +126,7 @@ export class Client {
     const outcome = enqueue(queue, delivery, this.#limits.overflow);
     if (outcome.action === "queued") {
       if (outcome.dropped > 0) {
-        this.#dropReason = outcome.reason ?? "drop_oldest";
+        this.#dropReason = outcome.reason ?? LAG_REASONS.dropOldest;
         this.#metrics.eventsDropped.incLabel(this.#dropReason, outcome.dropped);
       }
       return true;
@@ -152,10 +144,10 @@ export class Client {
     try {
       if (droppedBefore > 0) {
         const notice = encodeLagged(droppedBefore, this.#dropReason);
-        transport.send(notice);
+        transport.send({ frame: notice, type: "lagged" });
         this.#bufferedBound += frameBytesBound(notice);
       }
-      transport.send(item.frame);
+      transport.send(item);
       this.#bufferedBound += frameBytesBound(item.frame);
     } catch {
       // The socket closed under us; its close event releases the client.
@@ -173,56 +165,28 @@ export class Client {
   }
 
   /**
-   * A live event for this client: queued, or held back while a replay runs. The hold is bounded
-   * like the queue: past `bufferEvents` held events the overflow policy applies to it too.
+   * A live event for this client: queued, held back while a replay runs (bounded like the
+   * queue, under the same overflow policy), or skipped when a replay carried it.
    */
   route(delivery: Delivery & { readonly seq: string }): void {
-    const seq = delivery.seq;
-    if (this.#replayedUpTo !== null) {
-      // Routing follows cursor order, so a live event at or before the last replayed cursor was
-      // in the replay's read (it may have waited in the cursor order while the history was read).
-      const order = compareCursors(seq, this.#replayedUpTo);
-      if (order !== null && order <= 0) return;
-      this.#replayedUpTo = null;
-    }
-    if (this.implicitAll) {
-      // Read only when this connection resumes while it still holds the implicit `*`.
-      this.firstSeq ??= seq;
-      this.lastSeq = seq;
-    }
-    if (this.#held === null) this.deliver(delivery);
-    else this.#offer(this.#held, delivery);
-  }
-
-  /** Starts holding live events back until the matching `release` (replays nest). */
-  hold(): void {
-    this.#holds++;
-    this.#held ??= new DeliveryQueue(this.#limits.bufferEvents);
-  }
-
-  /**
-   * Ends one hold. `since` is the cursor the client resumed from, when the history could place
-   * it (the client has everything up to it), and `replayed` the cursors the replay delivered: neither is delivered again, whether it was
-   * held or arrives later (another node's event can reach this node after the client resumed).
-   * When the last hold ends, the held events are queued in order.
-   */
-  release(since: string | null, replayed: Iterable<string>): void {
-    if (since !== null) this.#raiseReplayedUpTo(since);
-    for (const seq of replayed) this.#raiseReplayedUpTo(seq);
-    if (--this.#holds > 0) return;
-    const held = this.#held;
-    this.#held = null;
-    const upTo = this.#replayedUpTo;
-    for (let taken = held?.shift(); taken !== undefined; taken = held?.shift()) {
-      this.#lostOutsideQueue += taken.droppedBefore;
-      const order = upTo === null ? null : compareCursors(taken.delivery.seq ?? "", upTo);
-      if (order === null || order > 0) this.deliver(taken.delivery);
+    switch (this.seam.admit(delivery.seq)) {
+      case "deliver":
+        this.deliver(delivery);
+        return;
+      case "hold":
+        this.#offer(this.seam.held!, delivery);
+        return;
+      case "skip":
+        return;
     }
   }
 
-  #raiseReplayedUpTo(seq: string): void {
-    const order = this.#replayedUpTo === null ? 1 : compareCursors(seq, this.#replayedUpTo);
-    if (order !== null && order > 0) this.#replayedUpTo = seq;
+  /** Delivers the live events a replay held back, with the drops announced where they were. */
+  deliverReleased(released: readonly Taken[]): void {
+    for (const { delivery, droppedBefore } of released) {
+      this.#lostOutsideQueue += droppedBefore;
+      if (delivery !== SKIPPED) this.deliver(delivery);
+    }
   }
 
   /**
@@ -247,18 +211,18 @@ export class Client {
       return;
     }
     this.#lostOutsideQueue += missed;
-    this.#dropReason = "bus_gap";
+    this.#dropReason = LAG_REASONS.busGap;
   }
 
   /**
-   * Sends a control reply, or queues it behind the backlog so it keeps its place in line. A
-   * reply takes the path of an event: it counts against the queue bound and waits for the
-   * socket's high-water mark. A reply is never dropped: when the queue is full, the overflow
-   * policy drops an event for it (`drop-oldest`, `conflate`) or, when there is none to drop or
-   * under `disconnect`, the client is closed as a slow consumer (4008).
+   * Sends a control reply of message type `type`, or queues it behind the backlog so it keeps
+   * its place in line. A reply takes the path of an event: it counts against the queue bound
+   * and waits for the socket's high-water mark. A reply is never dropped: when the queue is
+   * full, the overflow policy drops an event for it (`drop-oldest`, `conflate`) or, when there
+   * is none to drop or under `disconnect`, the client is closed as a slow consumer (4008).
    */
-  reply(frame: string): void {
-    const delivery: Delivery = { frame, key: null };
+  reply(frame: string, type = "response"): void {
+    const delivery: Delivery = { frame, type, key: null };
     if (this.#canWriteThrough()) this.#write(delivery, this.#takeLost());
     else if (this.#offer(this.queue, delivery)) this.#startPump();
   }
@@ -304,7 +268,10 @@ export class Client {
   #startPump(): void {
     if (this.#pumping || this.#closed) return;
     this.#pumping = true;
-    this.#pump().catch(() => this.close(DISCONNECT.shutdown));
+    this.#pump().catch((error: unknown) => {
+      log.error("A client's pump failed: {error}", { client: this.id, error });
+      this.close(DISCONNECT.internal);
+    });
   }
 
   /** Drains the queue into the transport, then ends; `#startPump` runs it again when needed. */

@@ -13,7 +13,7 @@
  */
 
 import type { Clock } from "./clock.ts";
-import { formatCursor, parseCursor, type StoredEvent } from "./history.ts";
+import { formatCursor, parseCursor, type StoredEvent } from "./history/history.ts";
 
 /** What filling a hole from the history found. */
 export type Fill =

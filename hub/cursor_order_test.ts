@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "./clock.ts";
 import { CursorOrder, type Fill } from "./cursor_order.ts";
-import type { StoredEvent } from "./history.ts";
+import type { StoredEvent } from "./history/history.ts";
 
 function entry(n: number, epoch = "ep"): StoredEvent {
   const event = {

@@ -4,34 +4,40 @@
  * @module
  */
 
-import type { Disconnect } from "../events/codes.ts";
+import { type Disconnect, LAG_REASONS } from "../events/codes.ts";
 import { encodeEventFrame, type EventInput, type HeraldEvent } from "../events/envelope.ts";
-import { matchesFilter, type SubscriptionFilter } from "../events/messages.ts";
-import { topicMatches, type TopicPattern } from "../events/topic.ts";
-import type { Bus, BusReceiver } from "./bus.ts";
-import { Client, type ClientLimits, type Principal } from "./client.ts";
+import type { SubscriptionFilter } from "../events/messages.ts";
+import type { TopicPattern } from "../events/topic.ts";
+import type { Bus, BusReceiver, DirectedMessage } from "./bus/bus.ts";
+import { Client, type ClientLimits } from "./client.ts";
+import type { Principal } from "./principal.ts";
 import type { Clock } from "./clock.ts";
-import {
-  compareCursors,
-  type EventDraft,
-  type History,
-  type LostReason,
-  parseCursor,
-  type StoredEvent,
-} from "./history.ts";
+import { type EventDraft, type History, parseCursor, type StoredEvent } from "./history/history.ts";
 import { type Acceptance, IdempotencyWindow } from "./idempotency.ts";
 import type { Metrics } from "./metrics.ts";
-import type { LiveState } from "./state.ts";
 import { type Subscription, SubscriptionIndex } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
 import { CursorOrder, type Fill } from "./cursor_order.ts";
+import { QuietCursors } from "./quiet.ts";
+import { resume, type ResumeDeps, type ResumeOutcome } from "./resume.ts";
 
 /**
  * An event's delivery, built once and shared by every client it goes to: the frame, the
  * conflation key (type and appId) and the cursor.
  */
 function deliveryOf(event: HeraldEvent, frame: string) {
-  return { frame, key: `${event.type}\u0000${event.appId ?? ""}`, seq: event.seq };
+  return {
+    frame,
+    type: event.type,
+    key: `${event.type}\u0000${event.appId ?? ""}`,
+    seq: event.seq,
+  };
+}
+
+/** Something fed every routed event, in cursor order, on every node. */
+export interface EventConsumer {
+  /** Folds `event` in; false when it changes nothing anyone should see (it is not broadcast). */
+  apply(event: HeraldEvent): boolean;
 }
 
 /** How often marking a refused publish discarded in the history is tried (about ten minutes). */
@@ -53,22 +59,18 @@ export interface HubOptions {
   readonly history: History;
   /** Most events one resume replays; past it the client is told `recovered: false`. */
   readonly replayLimit: number;
-  /** Current state folded from every routed event. */
-  readonly state: LiveState;
+  /**
+   * Fed every routed event in cursor order (live state); any of them may keep an event from
+   * being broadcast, live and in replays alike.
+   */
+  readonly consumers: readonly EventConsumer[];
+  /** Quiet cursors remembered per tenant; the history's retention in events. */
+  readonly quietMax: number;
   /** With a shared history: how long an event may wait for an earlier cursor (see CursorOrder). */
   readonly reorderWaitMs: number;
   /** With a shared history: events one tenant may hold waiting before the hole is filled. */
   readonly reorderMaxPending: number;
 }
-
-/** How a resume ended: `recovered` false means the client must load a snapshot. */
-export type ResumeOutcome =
-  | { readonly recovered: true; readonly replayed: number }
-  | {
-    readonly recovered: false;
-    readonly replayed: 0;
-    readonly reason: LostReason | "too_many" | "unavailable" | "not_shared";
-  };
 
 /** Outcome of subscribing. */
 export type SubscribeResult =
@@ -86,9 +88,22 @@ export class Hub implements BusReceiver {
   #routed: Promise<void> = Promise.resolve();
   /** With a shared history, events of every node are routed through it in cursor order. */
   readonly #order: CursorOrder | null;
+  readonly #resumeDeps: ResumeDeps;
+  readonly #quiet: QuietCursors;
+  #onMessage: ((from: string, message: DirectedMessage) => void) | null = null;
 
   constructor(options: HubOptions) {
     this.#options = options;
+    this.#quiet = new QuietCursors(options.quietMax);
+    this.#resumeDeps = {
+      history: options.history,
+      multiNode: options.bus.kind !== "memory",
+      replayLimit: options.replayLimit,
+      deliveryOf: ({ event, frame }) => deliveryOf(event, frame),
+      quiet: (event) => this.#quiet.has(event.tenant, event.seq),
+      count: (outcome) =>
+        options.metrics.resumes.incLabel(outcome.recovered ? "recovered" : outcome.reason),
+    };
     this.#order = options.history.shared
       ? new CursorOrder({
         waitMs: options.reorderWaitMs,
@@ -159,21 +174,17 @@ export class Hub implements BusReceiver {
     return this.#options.history;
   }
 
-  get state(): LiveState {
-    return this.#options.state;
-  }
-
   /**
    * Opens the history, rebuilds state from what it retains (a durable history survives
    * restarts), then starts the bus. Call once before serving.
    */
   async start(): Promise<void> {
-    const { history, state } = this.#options;
+    const { history } = this.#options;
     await history.start();
     for (const tenant of await history.tenants()) {
       const page = await history.read(tenant, { since: null, limit: Number.MAX_SAFE_INTEGER });
       if (page.state !== "ok") continue;
-      for (const stored of page.events) state.apply(stored.event);
+      for (const stored of page.events) this.#fold(stored.event);
       const last = page.events.at(-1);
       const cursor = last === undefined ? null : parseCursor(last.event.seq);
       if (cursor !== null) this.#order?.startAfter(tenant, cursor.epoch, cursor.n);
@@ -199,8 +210,8 @@ export class Hub implements BusReceiver {
    * topic replaces its implicit `*`.
    */
   subscribe(client: Client, topic: TopicPattern, filter: SubscriptionFilter): SubscribeResult {
-    if (client.implicitAll) {
-      client.implicitAll = false;
+    if (client.seam.implicitAll) {
+      client.seam.leaveImplicitAll();
       this.#removeAll(client);
     }
     const key = `${topic.topic}\u0000${filter.appId ?? ""}\u0000${filter.namespace ?? ""}`;
@@ -218,10 +229,18 @@ export class Hub implements BusReceiver {
     return { state: "subscribed" };
   }
 
-  /** Subscribes a client that connected without a topic to everything. */
-  subscribeImplicitAll(client: Client, topic: TopicPattern): void {
-    this.subscribe(client, topic, {});
-    client.implicitAll = true;
+  /**
+   * Subscribes a client that just connected to `topics` with `filter`. `implicit`: it named no
+   * topic and got `*`, which its first explicit subscribe replaces.
+   */
+  subscribeInitial(
+    client: Client,
+    topics: readonly TopicPattern[],
+    filter: SubscriptionFilter,
+    implicit: boolean,
+  ): void {
+    for (const topic of topics) this.subscribe(client, topic, filter);
+    if (implicit) client.seam.enterImplicitAll();
   }
 
   /** Removes every subscription of the client to `topic`, whatever its filters. */
@@ -234,7 +253,7 @@ export class Hub implements BusReceiver {
       index?.remove(subscription);
       removed++;
     }
-    if (removed > 0) client.implicitAll = false;
+    if (removed > 0) client.seam.leaveImplicitAll();
     return removed;
   }
 
@@ -320,13 +339,11 @@ export class Hub implements BusReceiver {
   }
 
   /**
-   * Subscribes and replays what the client missed after cursor `since`, then continues live:
-   * no event twice, none missing at the seam. Live events that arrive while the history is read
-   * and the replay is queued are held back, then delivered unless the replay carried them.
-   * `announce` runs once the outcome is known and before the first replayed event is queued (the
-   * subscribe reply goes there). A cursor the history cannot place answers `recovered: false`.
-   * A connection holding only its implicit `*` loses it first; events it already got under
-   * `*` are not replayed again.
+   * Subscribes and replays what the client missed after cursor `since`, then continues live
+   * (see `resume.ts`). `announce` runs once the outcome is known and before the first replayed
+   * event is queued (the subscribe reply goes there). A connection holding only its implicit
+   * `*` loses it first; events it already got under `*` are not replayed again. `implicit`:
+   * the client just connected without a topic and keeps `*` until its first explicit subscribe.
    */
   async resume(
     client: Client,
@@ -334,76 +351,16 @@ export class Hub implements BusReceiver {
     filter: SubscriptionFilter,
     since: string,
     announce: (outcome: ResumeOutcome) => void,
+    implicit = false,
   ): Promise<SubscribeResult> {
-    // Under the implicit `*` every event from the first to the last routed one reached the
-    // client already (routing follows cursor order); those are not replayed again.
-    const { firstSeq, lastSeq } = client;
-    const delivered = client.implicitAll && firstSeq !== null && lastSeq !== null
-      ? (seq: string) =>
-        (compareCursors(seq, firstSeq) ?? -1) >= 0 && (compareCursors(seq, lastSeq) ?? 1) <= 0
-      : () => false;
+    const delivered = client.seam.delivered();
     for (const topic of topics) {
       const result = this.subscribe(client, topic, filter);
       if (result.state === "limit") return result;
     }
-    client.hold();
-    const replayed: string[] = [];
-    let placed = false;
-    try {
-      const match = (event: HeraldEvent) =>
-        matchesFilter(filter, event) && topics.some((topic) => topicMatches(topic, event.type)) &&
-        !delivered(event.seq);
-      const outcome = await this.#replay(client, match, since, replayed, announce);
-      placed = outcome.recovered;
-      this.#options.metrics.resumes.incLabel(outcome.recovered ? "recovered" : outcome.reason);
-    } finally {
-      // Only a cursor the history placed says what the client has (a client can send any).
-      client.release(placed ? since : null, replayed);
-    }
+    if (implicit) client.seam.enterImplicitAll();
+    await resume(this.#resumeDeps, client, topics, filter, since, announce, delivered);
     return { state: "subscribed" };
-  }
-
-  async #replay(
-    client: Client,
-    match: (event: HeraldEvent) => boolean,
-    since: string,
-    replayed: string[],
-    announce: (outcome: ResumeOutcome) => void,
-  ): Promise<ResumeOutcome> {
-    const limit = this.#options.replayLimit;
-    let outcome: ResumeOutcome;
-    let events: readonly StoredEvent[] = [];
-    if (!this.#options.history.shared && this.#options.bus.kind !== "memory") {
-      // This node's history holds only what was published on it, not what other nodes
-      // published: a replay from it would skip their events without saying so.
-      outcome = { recovered: false, replayed: 0, reason: "not_shared" };
-      if (!client.closed) announce(outcome);
-      return outcome;
-    }
-    try {
-      const page = await this.#options.history.read(client.principal.tenant, {
-        since,
-        limit,
-        match,
-      });
-      if (page.state === "lost") {
-        outcome = { recovered: false, replayed: 0, reason: page.reason };
-      } else if (page.truncated) {
-        outcome = { recovered: false, replayed: 0, reason: "too_many" };
-      } else {
-        events = page.events;
-        outcome = { recovered: true, replayed: events.length };
-      }
-    } catch {
-      outcome = { recovered: false, replayed: 0, reason: "unavailable" };
-    }
-    if (client.closed) return outcome;
-    announce(outcome);
-    for (const { event, frame } of events) {
-      if (!(await client.deliverPaced(deliveryOf(event, frame)))) break;
-      replayed.push(event.seq);
-    }
-    return outcome;
   }
 
   /**
@@ -416,6 +373,19 @@ export class Hub implements BusReceiver {
       if (keyed.size > 0 && keyed.has(event.id)) this.#idempotency.remember(event.tenant, event);
       this.#routeInOrder({ event, frame: encodeEventFrame(event) });
     }
+  }
+
+  /**
+   * Bus receiver: a message another node addressed to this one, handed to the handler set with
+   * {@linkcode Hub.onMessage} (the agents feature); dropped while none is set.
+   */
+  message(from: string, message: DirectedMessage): void {
+    this.#onMessage?.(from, message);
+  }
+
+  /** Sets the handler of directed messages to this node. */
+  onMessage(handler: (from: string, message: DirectedMessage) => void): void {
+    this.#onMessage = handler;
   }
 
   /**
@@ -432,7 +402,7 @@ export class Hub implements BusReceiver {
 
   /** `missed` events of `tenant` (of every tenant when null) will never reach clients. */
   #lost(tenant: string | null, missed: number): void {
-    this.#options.metrics.eventsDropped.incLabel("bus_gap", missed);
+    this.#options.metrics.eventsDropped.incLabel(LAG_REASONS.busGap, missed);
     for (const client of this.#clients) {
       if (tenant === null || client.principal.tenant === tenant) client.noteLost(missed);
     }
@@ -480,7 +450,7 @@ export class Hub implements BusReceiver {
   }
 
   #route(event: HeraldEvent, frame: string): void {
-    if (!this.#options.state.apply(event)) {
+    if (!this.#fold(event)) {
       this.#options.metrics.statusUnchanged.inc();
       return;
     }
@@ -494,6 +464,16 @@ export class Hub implements BusReceiver {
       client.lastEventNo = eventNo;
       client.route(delivery);
     });
+  }
+
+  /** Feeds the consumers; false (and remembered) when one of them keeps the event quiet. */
+  #fold(event: HeraldEvent): boolean {
+    let broadcast = true;
+    for (const consumer of this.#options.consumers) {
+      if (!consumer.apply(event)) broadcast = false;
+    }
+    if (!broadcast) this.#quiet.add(event.tenant, event.seq);
+    return broadcast;
   }
 
   #indexFor(tenant: string): SubscriptionIndex<Client> {

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "./clock.ts";
 import { IdempotencyWindow } from "./idempotency.ts";
-import { TokenBucket } from "./rate_limit.ts";
 
 Deno.test("ids are remembered per tenant for the TTL and up to the key limit", async () => {
   const clock = new ManualClock(0);
@@ -17,17 +16,4 @@ Deno.test("ids are remembered per tenant for the TTL and up to the key limit", a
   assert.equal(window.size, 2);
   assert.equal(window.get("t", "b"), undefined, "the oldest went first");
   assert.deepEqual(window.get("t", "d"), { id: "d", seq: "4" });
-});
-
-Deno.test("the token bucket allows a burst, then the rate", async () => {
-  const clock = new ManualClock(0);
-  const bucket = new TokenBucket(2, 3, clock);
-  assert.deepEqual([bucket.take(), bucket.take(), bucket.take(), bucket.take()], [
-    true,
-    true,
-    true,
-    false,
-  ]);
-  await clock.advance(500);
-  assert.deepEqual([bucket.take(), bucket.take()], [true, false]);
 });

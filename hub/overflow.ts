@@ -4,6 +4,7 @@
  * @module
  */
 
+import { LAG_REASONS, type LagReason } from "../events/codes.ts";
 import type { Delivery, DeliveryQueue } from "./queue.ts";
 
 /** The policies `HERALD_OVERFLOW` accepts. */
@@ -18,7 +19,7 @@ export type EnqueueOutcome =
   | { readonly action: "closed" };
 
 /** Why events were dropped for a client. */
-export type DropReason = "drop_oldest" | "conflated" | "bus_gap";
+export type DropReason = LagReason;
 
 const QUEUED: EnqueueOutcome = { action: "queued", dropped: 0 };
 const DISCONNECT: EnqueueOutcome = { action: "disconnect" };
@@ -41,10 +42,10 @@ export function enqueue(
   if (first.state === "closed") return CLOSED;
   if (policy === "disconnect") return DISCONNECT;
   let dropped = 0;
-  let reason: DropReason = "drop_oldest";
+  let reason: DropReason = LAG_REASONS.dropOldest;
   if (policy === "conflate" && item.key !== null) {
     dropped = queue.conflate(item.key);
-    if (dropped > 0) reason = "conflated";
+    if (dropped > 0) reason = LAG_REASONS.conflated;
   }
   if (dropped === 0 && queue.dropOldestEvent()) dropped = 1;
   const second = queue.offer(item);

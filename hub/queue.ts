@@ -6,16 +6,15 @@
  * @module
  */
 
+import type { Outgoing } from "./transport.ts";
+
 /**
  * One frame waiting to be written. Event frames carry their conflation key (type and appId)
  * and are shared by every client the event goes to; control replies have `key: null` and are
  * never dropped or conflated.
  */
-export interface Delivery {
-  readonly frame: string;
+export interface Delivery extends Outgoing {
   readonly key: string | null;
-  /** The event's cursor; absent on control replies. */
-  readonly seq?: string;
 }
 
 /** An item handed to the pump, with how many events were dropped right before it. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { enqueue } from "./overflow.ts";
 import { type Delivery, DeliveryQueue } from "./queue.ts";
 
-const event = (frame: string, key = "k"): Delivery => ({ frame, key });
+const event = (frame: string, key = "k"): Delivery => ({ frame, type: "t", key });
 
 async function takeAll(queue: DeliveryQueue, count: number) {
   const taken = [];
@@ -17,10 +17,10 @@ async function takeAll(queue: DeliveryQueue, count: number) {
 Deno.test("the queue bounds events and control replies together", async () => {
   const queue = new DeliveryQueue(3);
   assert.equal(queue.offer(event("a")).state, "ok");
-  assert.equal(queue.offer({ frame: "reply", key: null }).state, "ok");
+  assert.equal(queue.offer({ frame: "reply", type: "response", key: null }).state, "ok");
   assert.equal(queue.offer(event("b")).state, "ok");
   assert.equal(queue.offer(event("c")).state, "full");
-  assert.equal(queue.offer({ frame: "reply 2", key: null }).state, "full");
+  assert.equal(queue.offer({ frame: "reply 2", type: "response", key: null }).state, "full");
   assert.equal(queue.depth, 3);
   assert.equal(queue.hasRoom, false);
   assert.deepEqual(await takeAll(queue, 3), ["a/0", "reply/0", "b/0"]);
@@ -33,18 +33,21 @@ Deno.test("the queue bounds events and control replies together", async () => {
 Deno.test("a reply to a full queue drops an event for it, or disconnects when none is left", () => {
   const queue = new DeliveryQueue(2);
   enqueue(queue, event("a"), "drop-oldest");
-  enqueue(queue, { frame: "r1", key: null }, "drop-oldest");
-  assert.deepEqual(enqueue(queue, { frame: "r2", key: null }, "drop-oldest"), {
+  enqueue(queue, { frame: "r1", type: "response", key: null }, "drop-oldest");
+  assert.deepEqual(enqueue(queue, { frame: "r2", type: "response", key: null }, "drop-oldest"), {
     action: "queued",
     dropped: 1,
     reason: "drop_oldest",
   });
-  assert.deepEqual(enqueue(queue, { frame: "r3", key: null }, "conflate"), {
+  assert.deepEqual(enqueue(queue, { frame: "r3", type: "response", key: null }, "conflate"), {
     action: "disconnect",
   });
-  assert.deepEqual(enqueue(new DeliveryQueue(0), { frame: "r", key: null }, "disconnect"), {
-    action: "disconnect",
-  });
+  assert.deepEqual(
+    enqueue(new DeliveryQueue(0), { frame: "r", type: "response", key: null }, "disconnect"),
+    {
+      action: "disconnect",
+    },
+  );
 });
 
 Deno.test("a parked iterator is woken by the next item and ends on close", async () => {
@@ -59,7 +62,7 @@ Deno.test("a parked iterator is woken by the next item and ends on close", async
 
 Deno.test("drop-oldest skips control replies and counts the gap against the next item", async () => {
   const queue = new DeliveryQueue(3);
-  queue.offer({ frame: "reply", key: null });
+  queue.offer({ frame: "reply", type: "response", key: null });
   enqueue(queue, event("a"), "drop-oldest");
   enqueue(queue, event("b"), "drop-oldest");
   const outcome = enqueue(queue, event("c"), "drop-oldest");

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { DISCONNECT, ERROR_CODES, type ErrorCode } from "../events/codes.ts";
+import { DISCONNECT, ERROR_CODES } from "../events/codes.ts";
 import { decodeEventInput } from "../events/envelope.ts";
 import {
   type ClientMessage,
@@ -18,11 +18,11 @@ import {
 } from "../events/messages.ts";
 import type { TopicPattern } from "../events/topic.ts";
 import { getLogger } from "@logtape/logtape";
-import { BusUnavailableError } from "./bus.ts";
 import type { Client } from "./client.ts";
-import { EventTooLargeError, HistoryUnavailableError } from "./history.ts";
+import { classifyError } from "./errors.ts";
 import type { Clock } from "./clock.ts";
-import type { Hub, ResumeOutcome } from "./hub.ts";
+import type { Hub } from "./hub.ts";
+import type { ResumeOutcome } from "./resume.ts";
 import type { Metrics } from "./metrics.ts";
 import { TokenBucket } from "./rate_limit.ts";
 
@@ -44,17 +44,6 @@ export interface SessionLimits {
 export type RequestHandler = (client: Client, payload: Record<string, unknown>) =>
   | Record<string, unknown>
   | Promise<Record<string, unknown>>;
-
-/** Thrown by a request handler to answer with an error frame instead of a response. */
-export class RequestError extends Error {
-  readonly code: ErrorCode;
-
-  constructor(code: ErrorCode, message: string) {
-    super(message);
-    this.name = "RequestError";
-    this.code = code;
-  }
-}
 
 const encoder = new TextEncoder();
 const log = getLogger(["herald", "session"]);
@@ -129,7 +118,7 @@ export class Session {
     const requestId = message.requestId;
     switch (message.type) {
       case "ping":
-        client.reply(encodePong(requestId));
+        client.reply(encodePong(requestId), "pong");
         return;
       case "subscribe": {
         if (message.since !== undefined) {
@@ -191,7 +180,7 @@ export class Session {
 
   #publish(raw: unknown, requestId: RequestId | undefined): void {
     const withId = requestId === undefined ? {} : { requestId };
-    if (!this.client.principal.canPublish) {
+    if (!this.client.principal.may.publish) {
       this.#fail({
         code: ERROR_CODES.forbidden,
         message: "publishing needs the publish token on the connection",
@@ -213,17 +202,7 @@ export class Session {
           encodeResponse(requestId, undefined, { status: "accepted", ...acceptance! }),
         );
       },
-      (error: unknown) => {
-        if (error instanceof EventTooLargeError) {
-          this.#fail({ code: ERROR_CODES.badEvent, message: error.message, ...withId });
-        } else if (
-          error instanceof BusUnavailableError || error instanceof HistoryUnavailableError
-        ) {
-          this.#fail({ code: ERROR_CODES.unavailable, message: error.message, ...withId });
-        } else {
-          this.#internalError(error, "publish", withId);
-        }
-      },
+      (error: unknown) => this.#failWith(error, "publish", withId),
     );
   }
 
@@ -244,29 +223,27 @@ export class Session {
       (answer) => {
         this.client.reply(JSON.stringify({ type: "response", topic, requestId, payload: answer }));
       },
-      (error: unknown) => {
-        if (error instanceof RequestError) {
-          this.#fail({ code: error.code, message: error.message, ...withId });
-        } else {
-          this.#internalError(error, `request ${topic}`, withId);
-        }
-      },
+      (error: unknown) => this.#failWith(error, `request ${topic}`, withId),
     );
   }
 
-  /** A fault of the hub's own: logged, answered, and the connection stays open. */
-  #internalError(error: unknown, what: string, withId: { requestId?: RequestId }): void {
+  /**
+   * Answers an error through the error table; a fault of the hub's own is logged and answered
+   * `internal_error`, and the connection stays open.
+   */
+  #failWith(error: unknown, what: string, withId: { requestId?: RequestId }): void {
+    const answer = classifyError(error);
+    if (!answer.fault) {
+      this.#fail({ code: answer.code, message: answer.message, ...withId });
+      return;
+    }
     log.error("Failed to answer {what}: {error}", { what, error });
-    this.#fail({
-      code: ERROR_CODES.internal,
-      message: `the hub failed to answer ${what}`,
-      ...withId,
-    });
+    this.#fail({ code: answer.code, message: `the hub failed to answer ${what}`, ...withId });
   }
 
   #fail(error: MessageError): void {
     this.#metrics.errorsSent.incLabel(error.code);
-    this.client.reply(encodeError(error));
+    this.client.reply(encodeError(error), "error");
   }
 }
 

@@ -1,40 +1,32 @@
 /**
- * The HTTP application: routes requests to the WebSocket endpoint, the publish API and the
- * operational endpoints. Built from a config; `main.ts` serves it.
+ * The HTTP application: routes requests to the WebSocket endpoint, the publish API, the SSE
+ * stream, the REST reads and the operational endpoints. It receives its parts (the hub, the auth
+ * seam, the request topics) from the composition root, `main.ts`; it does not choose them.
  * @module
  */
 
 import { DISCONNECT } from "../events/codes.ts";
-import { type Bus, MemoryBus } from "../hub/bus.ts";
-import { type Clock, systemClock } from "../hub/clock.ts";
-import { Hub } from "../hub/hub.ts";
-import type { History } from "../hub/history.ts";
-import { KvHistory } from "../hub/history_kv.ts";
-import { MemoryHistory } from "../hub/history_memory.ts";
-import { RedisHistory } from "../hub/history_redis.ts";
-import { Metrics } from "../hub/metrics.ts";
-import { RequestError } from "../hub/session.ts";
-import { LiveState } from "../hub/state.ts";
-import type { Config } from "./config.ts";
-import { debugRequests } from "./debug.ts";
+import type { Clock } from "../hub/clock.ts";
+import type { Hub } from "../hub/hub.ts";
+import type { Metrics } from "../hub/metrics.ts";
+import type { RequestHandler } from "../hub/session.ts";
 import { allowedHosts, clientIp, ConnectionLimiter, hostAllowed } from "./edge.ts";
-import { logger, redactSecret } from "./log.ts";
-import { handlePublish } from "./publish.ts";
-import { SecretToken } from "./token.ts";
+import { logger } from "./log.ts";
 import {
   appQuery,
   appsQuery,
   historyQuery,
   paramsOf,
-  requestHandlers,
+  type Sources,
   stateQuery,
-} from "./queries.ts";
+} from "../state/queries.ts";
+import type { Access, Authenticator, Principal } from "./auth.ts";
+import type { Config } from "./config.ts";
+import { answerError, refuse } from "./errors.ts";
+import { handlePublish } from "./publish.ts";
 import { httpError, json } from "./responses.ts";
-import { handleSse } from "./sse.ts";
-import { handleWebSocket } from "./websocket.ts";
-
-/** The single tenant every connection and event belongs to until auth lands. */
-export const DEFAULT_TENANT = "default";
+import { handleSse } from "./transports/sse.ts";
+import { handleWebSocket } from "./transports/websocket.ts";
 
 /** A built application: its handler and the hub behind it. */
 export interface App {
@@ -51,75 +43,27 @@ export interface App {
   drain(): void;
 }
 
-/** Builds the history `HERALD_HISTORY` names. */
-export function createHistory(config: Config, clock: Clock): History {
-  const retention = { maxEvents: config.historySize, ttlMs: config.historyTtlSeconds * 1000 };
-  switch (config.history) {
-    case "memory":
-      return new MemoryHistory({ ...retention, maxBytes: config.historyMaxBytes }, clock);
-    case "kv":
-      return new KvHistory(retention, clock, config.kvPath);
-    case "redis":
-      return new RedisHistory(
-        retention,
-        clock,
-        config.redisUrl,
-        config.historyTimeoutMs,
-        config.redisPrefix,
-      );
-  }
+/** What the application is built from. */
+export interface AppParts {
+  readonly config: Config;
+  /** This node's id; the one the bus was built with. */
+  readonly node: string;
+  readonly hub: Hub;
+  /** Live state and history, for the REST reads. */
+  readonly sources: Sources;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  /** Turns every request into a principal or a refusal. */
+  readonly auth: Authenticator;
+  /** The WebSocket `request` topics. */
+  readonly requests: ReadonlyMap<string, RequestHandler>;
 }
 
 const APP_ROUTE = new URLPattern({ pathname: "/apps/:appId" });
 
-/** Parts built outside `createApp` (the bus needs async setup: see `createBus`). */
-export interface AppParts {
-  /** The bus `config.bus` names; defaults to a `MemoryBus`, only valid with `HERALD_BUS=memory`. */
-  readonly bus?: Bus;
-  /** This node's id; must be the one the bus was built with. */
-  readonly node?: string;
-}
-
-/** Builds the application for a config and publish token. */
-export function createApp(
-  config: Config,
-  token: string,
-  clock: Clock = systemClock,
-  parts: AppParts = {},
-): App {
-  if (parts.bus === undefined && config.bus !== "memory") {
-    throw new Error(`HERALD_BUS=${config.bus} needs the bus from createBus(config, node)`);
-  }
-  redactSecret(token);
-  const publishToken = new SecretToken(token);
-  const node = parts.node ?? crypto.randomUUID();
-  const bus = parts.bus ?? new MemoryBus();
-  const metrics = new Metrics();
-  const hub = new Hub({
-    limits: {
-      bufferEvents: config.clientBuffer,
-      highWaterBytes: config.socketHighWaterBytes,
-      overflow: config.overflow,
-      stallTimeoutMs: config.stallTimeoutMs,
-      drainPollMs: config.drainPollMs,
-    },
-    maxSubscriptions: config.maxSubscriptions,
-    idempotencyTtlMs: config.idempotencyTtlMs,
-    idempotencyMaxKeys: config.idempotencyMaxKeys,
-    clock,
-    metrics,
-    bus,
-    history: createHistory(config, clock),
-    replayLimit: config.replayLimit,
-    reorderWaitMs: config.reorderWaitMs,
-    reorderMaxPending: config.reorderMaxPending,
-    state: new LiveState({ maxEntries: config.stateMaxEntries, maxSteps: config.stateMaxSteps }),
-  });
-  const requests = requestHandlers(hub, config.historyReadLimit);
-  // Test-only request topics (HERALD_DEBUG_HOOKS=1), never on by default.
-  if (config.debugHooks) {
-    for (const [topic, handler] of debugRequests(node)) requests.set(topic, handler);
-  }
+/** Builds the application from its parts. */
+export function createApp(parts: AppParts): App {
+  const { config, hub, sources, metrics, clock, auth, requests, node } = parts;
   const sessionLimits = {
     maxMessageBytes: config.maxMessageBytes,
     messageRate: config.messageRate,
@@ -130,6 +74,16 @@ export function createApp(
   let draining = false;
   const hosts = allowedHosts(config);
   const connections = new ConnectionLimiter(config.maxConnections, config.maxConnectionsPerIp);
+
+  /** Authenticates a read, then answers `query` for the principal as JSON. */
+  const read = async (
+    request: Request,
+    query: (principal: Principal) => unknown,
+  ): Promise<Response> => {
+    const authentication = await auth.authenticate(request, "read" satisfies Access);
+    if (!authentication.ok) return refuse(authentication.refusal);
+    return answer(() => query(authentication.principal));
+  };
 
   /** Takes a long-lived connection slot for the client, or answers why not. */
   const admit = (info: Deno.ServeHandlerInfo | undefined): (() => void) | Response => {
@@ -164,7 +118,6 @@ export function createApp(
     }
     const { pathname } = url;
     const method = request.method;
-    const tenant = DEFAULT_TENANT;
     switch (pathname) {
       case "/ws":
         if (method !== "GET") return methodNotAllowed("GET");
@@ -175,31 +128,28 @@ export function createApp(
           config,
           sessionLimits,
           requests,
-          publishToken,
-          tenant: DEFAULT_TENANT,
+          auth,
           admit: () => admit(info),
         });
       case "/events":
         if (method !== "POST") return methodNotAllowed("POST");
-        return handlePublish(request, {
-          hub,
-          metrics,
-          config,
-          publishToken,
-          tenant: DEFAULT_TENANT,
-        });
+        return handlePublish(request, { hub, metrics, config, auth });
       case "/events/stream":
         if (method !== "GET") return methodNotAllowed("GET");
         return streamEvents(request, info);
       case "/state":
         if (method !== "GET") return methodNotAllowed("GET");
-        return answer(() => stateQuery(hub, tenant, paramsOf(url)));
+        return read(request, (principal) => stateQuery(sources, principal.tenant, paramsOf(url)));
       case "/apps":
         if (method !== "GET") return methodNotAllowed("GET");
-        return answer(() => appsQuery(hub, tenant));
+        return read(request, (principal) => appsQuery(sources, principal.tenant));
       case "/history":
         if (method !== "GET") return methodNotAllowed("GET");
-        return answer(() => historyQuery(hub, tenant, paramsOf(url), config.historyReadLimit));
+        return read(
+          request,
+          (principal) =>
+            historyQuery(sources, principal.tenant, paramsOf(url), config.historyReadLimit),
+        );
       case "/health":
         return json({ status: "ok" });
       case "/ready":
@@ -220,7 +170,7 @@ export function createApp(
           } catch {
             return httpError("bad_request", "the app id is not valid percent-encoded UTF-8");
           }
-          return answer(() => appQuery(hub, tenant, appId));
+          return read(request, (principal) => appQuery(sources, principal.tenant, appId));
         }
         return httpError("not_found", `no route for ${pathname}`);
       }
@@ -228,12 +178,15 @@ export function createApp(
   };
 
   /** `/events/stream` holds a connection slot until its response ends. */
-  const streamEvents = (request: Request, info: Deno.ServeHandlerInfo | undefined): Response => {
+  const streamEvents = async (
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<Response> => {
     const release = admit(info);
     if (release instanceof Response) return release;
     let response: Response;
     try {
-      response = handleSse(request, { hub, config, tenant: DEFAULT_TENANT });
+      response = await handleSse(request, { hub, config, auth });
     } catch (error) {
       release();
       throw error;
@@ -290,13 +243,12 @@ function pathOf(request: Request): string {
   }
 }
 
-/** Answers a query as JSON, or its `RequestError` as a 400/404. */
+/** Answers a query as JSON, or its domain error with the status the error table gives it. */
 async function answer(query: () => unknown): Promise<Response> {
   try {
     return json(await query());
   } catch (error) {
-    if (!(error instanceof RequestError)) throw error;
-    return httpError(error.code === "not_found" ? "not_found" : "bad_request", error.message);
+    return answerError(error);
   }
 }
 

@@ -543,8 +543,10 @@ function readFlags(args: readonly string[], problems: string[]): Map<string, str
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadConfig } from "./config.ts";
  * const config = loadConfig({ PORT: "9000" }, ["--hostname", "127.0.0.1"]);
+ * assert.deepEqual([config.port, config.hostname], [9000, "127.0.0.1"]);
  * ```
  */
 export function loadConfig(

@@ -5,13 +5,12 @@
  */
 
 import { decodeEventInput, type EventInput } from "../events/envelope.ts";
-import { BusUnavailableError } from "../hub/bus.ts";
-import { EventTooLargeError, HistoryUnavailableError } from "../hub/history.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { Metrics } from "../hub/metrics.ts";
 import type { Config } from "./config.ts";
 import { httpError, type HttpErrorCode, json } from "./responses.ts";
-import { bearerToken, type SecretToken } from "./token.ts";
+import type { Authenticator } from "./auth.ts";
+import { answerError, refuse } from "./errors.ts";
 
 /** What the publish endpoint needs. */
 export interface PublishDeps {
@@ -21,9 +20,8 @@ export interface PublishDeps {
     Config,
     "maxBodyBytes" | "maxBatch" | "strictEvents" | "bodyTimeoutMs" | "maxEventDepth"
   >;
-  readonly publishToken: SecretToken;
-  /** The tenant a publish token belongs to (one `default` tenant until auth lands). */
-  readonly tenant: string;
+  /** Decides who publishes, and so the tenant the events belong to. */
+  readonly auth: Authenticator;
 }
 
 /** The body did not arrive within `HERALD_BODY_TIMEOUT_MS`. */
@@ -84,11 +82,12 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
     deps.metrics.errorsSent.incLabel(code);
     return httpError(code, message, extra, headers);
   };
-  if (!deps.publishToken.matches(bearerToken(request))) {
-    return fail("unauthorized", "publishing needs Authorization: Bearer <publish token>", {}, {
-      "www-authenticate": 'Bearer realm="herald"',
-    });
+  const authentication = await deps.auth.authenticate(request, "publish");
+  if (!authentication.ok) {
+    deps.metrics.errorsSent.incLabel(authentication.refusal.code);
+    return refuse(authentication.refusal);
   }
+  const { tenant } = authentication.principal;
   const contentType = request.headers.get("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
     return fail("unsupported_media_type", "the body must be application/json");
@@ -119,20 +118,9 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
     inputs.push(decoded.value);
   }
   try {
-    const accepted = await deps.hub.publish(deps.tenant, inputs);
+    const accepted = await deps.hub.publish(tenant, inputs);
     return json({ accepted }, 202);
   } catch (error) {
-    if (error instanceof EventTooLargeError) {
-      return error.index === null
-        ? fail("batch_too_large", error.message)
-        : fail("bad_event", error.message, { index: error.index });
-    }
-    if (error instanceof HistoryUnavailableError) {
-      return fail("unavailable", error.message, {}, { "retry-after": "1" });
-    }
-    if (!(error instanceof BusUnavailableError)) throw error;
-    return fail("unavailable", error.message, {}, {
-      "retry-after": String(error.retryAfterSeconds),
-    });
+    return answerError(error, (code) => deps.metrics.errorsSent.incLabel(code));
   }
 }

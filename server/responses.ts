@@ -9,6 +9,7 @@ export const HTTP_ERRORS = {
   bad_event: 400,
   bad_request: 400,
   unauthorized: 401,
+  forbidden: 403,
   origin_forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,

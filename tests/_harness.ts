@@ -4,7 +4,8 @@
  * @module
  */
 
-import { type App, createApp } from "../server/app.ts";
+import { assemble } from "../main.ts";
+import type { App } from "../server/app.ts";
 import { type Config, loadConfig } from "../server/config.ts";
 
 /** The publish token every test hub uses. */
@@ -48,7 +49,7 @@ export function startTestHub(env: Record<string, string> = {}): TestHub {
     HERALD_PUBLISH_TOKEN: TEST_TOKEN,
     ...env,
   });
-  const app = createApp(config, TEST_TOKEN);
+  const app = assemble(config, TEST_TOKEN);
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.handler);
   const port = server.addr.port;
   const url = `http://127.0.0.1:${port}`;

@@ -37,7 +37,18 @@ Deno.test("operations.md explains every close code", () => {
 /** The string literals of every `log.<level>(...)` and `logger(...).<level>(...)` call. */
 async function logMessages(): Promise<string[]> {
   const messages: string[] = [];
-  for (const dir of ["", "hub/", "server/"]) {
+  for (
+    const dir of [
+      "",
+      "hub/",
+      "hub/bus/",
+      "hub/history/",
+      "hub/presence/",
+      "server/",
+      "server/transports/",
+      "state/",
+    ]
+  ) {
     for await (const entry of Deno.readDir(`${ROOT}${dir}`)) {
       if (!entry.name.endsWith(".ts") || entry.name.endsWith("_test.ts")) continue;
       const source = await Deno.readTextFile(`${ROOT}${dir}${entry.name}`);

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { CATALOG } from "../events/catalog.ts";
-import { DISCONNECT, ERROR_CODES } from "../events/codes.ts";
+import { DISCONNECT, ERROR_CODES, LAG_REASONS } from "../events/codes.ts";
+import { OVERFLOW_POLICIES } from "../hub/overflow.ts";
 import { SETTINGS_TABLE_FILES, withSettingsTable } from "../server/settings_table.ts";
 
 const root = new URL("../", import.meta.url);
@@ -33,4 +34,12 @@ Deno.test("docs/protocol.md documents every error code, close code and catalogue
     assert.ok(protocol.includes(`| ${code} | \`${reason}\``), `close code ${code}`);
   }
   for (const type of Object.keys(CATALOG)) assert.ok(protocol.includes(`\`${type}\``), type);
+});
+
+Deno.test("docs/protocol.md documents every lagged reason and overflow policy", async () => {
+  const protocol = await read("docs/protocol.md");
+  for (const reason of Object.values(LAG_REASONS)) {
+    assert.ok(protocol.includes(`"${reason}"`), `lagged reason ${reason}`);
+  }
+  for (const policy of OVERFLOW_POLICIES) assert.ok(protocol.includes(`\`${policy}\``), policy);
 });

@@ -5,8 +5,8 @@
  * such requests.
  */
 import assert from "node:assert/strict";
-import { MemoryBus } from "../hub/bus.ts";
-import { createApp } from "../server/app.ts";
+import { MemoryBus } from "../hub/bus/memory.ts";
+import { assemble } from "../main.ts";
 import { loadConfig } from "../server/config.ts";
 import { spawnHub, startTestHub, TEST_TOKEN, TestClient, waitFor } from "./_harness.ts";
 import { rawRequest, RawWebSocket } from "./_raw_ws.ts";
@@ -253,9 +253,7 @@ Deno.test("an unexpected fault answers 500 internal_error instead of throwing ou
       throw new TypeError(`broken: ${TEST_TOKEN}`);
     },
   });
-  const app = createApp(loadConfig({ HERALD_PUBLISH_TOKEN: TEST_TOKEN }), TEST_TOKEN, undefined, {
-    bus,
-  });
+  const app = assemble(loadConfig({ HERALD_PUBLISH_TOKEN: TEST_TOKEN }), TEST_TOKEN, { bus });
   const response = await app.handler(new Request(`http://127.0.0.1/ready?token=${TEST_TOKEN}`));
   assert.equal(response.status, 500);
   const body = await response.json();

@@ -8,8 +8,8 @@
 
 import assert from "node:assert/strict";
 import { systemClock } from "../hub/clock.ts";
-import { UnencodableEventError } from "../hub/history.ts";
-import { RedisHistory } from "../hub/history_redis.ts";
+import { UnencodableEventError } from "../hub/history/history.ts";
+import { RedisHistory } from "../hub/history/redis.ts";
 import {
   type Frame,
   openTestHub,

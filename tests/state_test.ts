@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { publishSeqs, startTestHub, TestClient } from "./_harness.ts";
+import { SseReader } from "./_sse.ts";
 
 const PROD = {
   name: "prod",
@@ -169,4 +170,39 @@ Deno.test("identical consecutive resource statuses are not re-broadcast and are 
   assert.deepEqual(client.events.map((event) => event.payload.status), ["PENDING", "HEALTHY"]);
   const { resources } = await (await fetch(`${hub.url}/state?appId=web`)).json();
   assert.deepEqual(resources.map((r: { status: string }) => r.status), ["HEALTHY"]);
+});
+
+Deno.test("a repeated resource status is left out of replays too: live, resumed and SSE clients see one stream", async () => {
+  await using hub = startTestHub();
+  const status = (value: string) => ({
+    type: "resource.status",
+    appId: "web",
+    payload: { resource: "pod-1", status: value },
+  });
+  const [first] = await publishSeqs(hub, [{ type: "app.status", appId: "web", payload: {} }]);
+  await using live = await TestClient.connect(`${hub.wsUrl}?topic=resource.status`);
+  const seqs = await publishSeqs(hub, [
+    status("PENDING"),
+    status("PENDING"),
+    status("HEALTHY"),
+    status("HEALTHY"),
+  ]);
+  await live.waitForEvents(2);
+  await using resumed = await TestClient.connect(
+    `${hub.wsUrl}?topic=resource.status&since=${first}`,
+  );
+  await resumed.waitForEvents(2);
+  await using sse = await SseReader.open(
+    `${hub.url}/events/stream?topic=resource.status&since=${first}`,
+  );
+  await sse.waitForEvents(2);
+  const [marker] = await publishSeqs(hub, [status("FAILED")]);
+  for (const client of [live, resumed]) await client.waitForEvents(3);
+  await sse.waitForEvents(3);
+  const expected = [seqs[0], seqs[2], marker];
+  assert.deepEqual(live.events.map((event) => event.seq), expected);
+  assert.deepEqual(resumed.events.map((event) => event.seq), expected);
+  assert.deepEqual(sse.events.map((event) => event.id), expected);
+  const replied = resumed.frames.find((frame) => frame.type === "response");
+  assert.equal(replied?.payload.replayed, 2, "the replay counts what it carries");
 });

@@ -15,10 +15,9 @@
  * @module
  */
 
-import type { HeraldEvent } from "../events/envelope.ts";
-import type { Clock } from "./clock.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
+import type { Clock } from "../clock.ts";
 import {
-  collectPage,
   encodeFrameAt,
   type EventDraft,
   EventTooLargeError,
@@ -29,9 +28,9 @@ import {
   HistoryUnavailableError,
   newEpoch,
   type StoredEvent,
-  windowFor,
 } from "./history.ts";
-import type { RetentionLimits } from "./history_memory.ts";
+import { collectPage, windowFor } from "./_durable.ts";
+import type { RetentionLimits } from "./memory.ts";
 
 /** Deno KV's largest value (64 KiB) less the room the store time and encoding take. */
 export const KV_MAX_FRAME_BYTES = 65_536 - 64;
@@ -46,7 +45,29 @@ const ROOT = "herald";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Deno KV-backed {@linkcode History}. */
+/**
+ * Deno KV-backed {@linkcode History}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvHistory } from "./kv.ts";
+ * import { ManualClock } from "../clock.ts";
+ * const history = new KvHistory({ maxEvents: 100, ttlMs: 60_000 }, new ManualClock(), ":memory:");
+ * await history.start();
+ * const draft = (n: number) => ({
+ *   tenant: "t",
+ *   type: "deploy.step",
+ *   payload: { n },
+ *   id: `i${n}`,
+ *   timestamp: "2026-01-01T00:00:00Z",
+ * });
+ * const [stored] = await history.append("t", [draft(1)]);
+ * const page = await history.read("t", { since: null, limit: 10 });
+ * assert.ok(page.state === "ok" && page.events[0]!.event.seq === stored!.event.seq);
+ * await history.close();
+ * ```
+ */
 export class KvHistory implements History {
   readonly kind = "kv";
   readonly shared = true;

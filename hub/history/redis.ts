@@ -35,10 +35,10 @@
  */
 
 import type { RedisClientType } from "redis";
-import type { Clock } from "./clock.ts";
+import { encodeEventFrameAround } from "../../events/envelope.ts";
+import type { Clock } from "../clock.ts";
 import {
-  collectPage,
-  encodeFrameAt,
+  encodingAt,
   type EventDraft,
   formatCursor,
   type History,
@@ -47,13 +47,11 @@ import {
   HistoryUnavailableError,
   newEpoch,
   parseCursor,
-  type RawEntry,
   type StoredEvent,
-  windowFor,
 } from "./history.ts";
-import type { RetentionLimits } from "./history_memory.ts";
+import { collectPage, type RawEntry, windowFor } from "./_durable.ts";
+import type { RetentionLimits } from "./memory.ts";
 
-const SEQ_HOLE = '"seq":""';
 /** Entries fetched per round trip while reading. */
 const PAGE = 1000;
 
@@ -226,9 +224,7 @@ export class RedisHistory implements History {
   async #append(tenant: string, drafts: readonly EventDraft[]): Promise<StoredEvent[]> {
     const pieces: string[] = [];
     for (const [index, draft] of drafts.entries()) {
-      const template = encodeFrameAt({ ...draft, seq: "" }, index);
-      const hole = template.lastIndexOf(SEQ_HOLE) + SEQ_HOLE.length - 1;
-      pieces.push(template.slice(0, hole), template.slice(hole));
+      pieces.push(...encodingAt(index, () => encodeEventFrameAround(draft)));
     }
     // Half the timeout to start, half for the reply: a late run writes nothing.
     const deadline = Date.now() + this.#clockOffsetMs + Math.floor(this.#timeoutMs / 2);

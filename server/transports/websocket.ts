@@ -4,21 +4,17 @@
  * @module
  */
 
-import { DISCONNECT } from "../events/codes.ts";
-import { quoted } from "../events/json.ts";
-import { decodeFilter, type SubscriptionFilter } from "../events/messages.ts";
-import { parseTopic, type TopicPattern } from "../events/topic.ts";
-import type { Clock } from "../hub/clock.ts";
-import type { Hub } from "../hub/hub.ts";
-import type { Metrics } from "../hub/metrics.ts";
-import type { Client } from "../hub/client.ts";
-import { encodeResumed, type RequestHandler, Session, type SessionLimits } from "../hub/session.ts";
-import type { Transport } from "../hub/transport.ts";
-import type { Config } from "./config.ts";
-import { originAllowed } from "./origin.ts";
-import { logger } from "./log.ts";
-import { httpError } from "./responses.ts";
-import { bearerToken, type SecretToken } from "./token.ts";
+import { DISCONNECT } from "../../events/codes.ts";
+import type { Clock } from "../../hub/clock.ts";
+import type { Hub } from "../../hub/hub.ts";
+import type { Metrics } from "../../hub/metrics.ts";
+import { type RequestHandler, Session, type SessionLimits } from "../../hub/session.ts";
+import type { Outgoing, Transport } from "../../hub/transport.ts";
+import type { Config } from "../config.ts";
+import { logger } from "../log.ts";
+import { httpError } from "../responses.ts";
+import type { Authenticator } from "../auth.ts";
+import { admitStream, subscribeInitial } from "./_initial.ts";
 
 const log = logger("websocket");
 
@@ -33,52 +29,10 @@ export interface WebSocketDeps {
   >;
   readonly sessionLimits: SessionLimits;
   readonly requests: ReadonlyMap<string, RequestHandler>;
-  readonly publishToken: SecretToken;
-  readonly tenant: string;
+  /** Decides who the connection acts as (and whether it may publish). */
+  readonly auth: Authenticator;
   /** Takes a connection slot (returns its release) or answers why not; none: no cap. */
   readonly admit?: () => (() => void) | Response;
-}
-
-/** Subscriptions asked for in the query string. */
-interface InitialSubscriptions {
-  readonly topics: readonly TopicPattern[];
-  readonly filter: SubscriptionFilter;
-  /** No `topic` given: the client gets `*` until its first explicit subscribe. */
-  readonly implicit: boolean;
-  /** `?since=`: resume after this cursor. */
-  readonly since: string | null;
-}
-
-/**
- * Reads `topic` (repeatable), `appId`, `namespace` and `since` from a query string. More
- * distinct topics than `maxTopics` (the subscription limit) is an error, never a truncation.
- */
-export function readQuery(url: URL, maxTopics: number): InitialSubscriptions | string {
-  const topics = new Map<string, TopicPattern>();
-  for (const raw of url.searchParams.getAll("topic")) {
-    const topic = parseTopic(raw);
-    if (topic === null) {
-      return `topic ${quoted(raw)} is not a pattern: use "*", "deploy.*" or an exact type`;
-    }
-    topics.set(topic.topic, topic);
-    if (topics.size > maxTopics) {
-      return `at most ${maxTopics} topics (HERALD_MAX_SUBSCRIPTIONS), got more`;
-    }
-  }
-  const filterFields: Record<string, string> = {};
-  for (const field of ["appId", "namespace"]) {
-    const value = url.searchParams.get(field);
-    if (value !== null) filterFields[field] = value;
-  }
-  const filter = decodeFilter(filterFields);
-  if (!filter.ok) return filter.message.replace("filter.", "");
-  const implicit = topics.size === 0;
-  return {
-    topics: implicit ? [parseTopic("*")!] : [...topics.values()],
-    filter: filter.value,
-    implicit,
-    since: url.searchParams.get("since"),
-  };
 }
 
 /** Adapts a Deno WebSocket to the hub's transport (a class: no closures per connection). */
@@ -94,8 +48,8 @@ export class SocketTransport implements Transport {
     this.#pollMs = pollMs;
   }
 
-  send(frame: string): void {
-    this.#socket.send(frame);
+  send(outgoing: Outgoing): void {
+    this.#socket.send(outgoing.frame);
   }
 
   get bufferedAmount(): number {
@@ -130,22 +84,6 @@ export class SocketTransport implements Transport {
   }
 }
 
-/**
- * Subscribes a client that just connected to what its query string asked for, resuming after
- * `since` when given (one `subscribed` reply per topic, before the first replayed event).
- */
-export function subscribeInitial(hub: Hub, client: Client, initial: InitialSubscriptions): void {
-  const { topics, filter, since } = initial;
-  if (since === null) {
-    for (const topic of topics) hub.subscribe(client, topic, filter);
-  } else {
-    void hub.resume(client, topics, filter, since, (outcome) => {
-      for (const topic of topics) client.reply(encodeResumed(undefined, topic.topic, outcome));
-    });
-  }
-  client.implicitAll = initial.implicit;
-}
-
 /** Whether a comma-separated header holds `token` (case-insensitive). */
 function headerHas(value: string | null, token: string): boolean {
   return value !== null &&
@@ -169,7 +107,7 @@ function handshakeProblem(headers: Headers): string | null {
 }
 
 /** Handles a request for `/ws`. */
-export function handleWebSocket(request: Request, deps: WebSocketDeps): Response {
+export async function handleWebSocket(request: Request, deps: WebSocketDeps): Promise<Response> {
   if (!headerHas(request.headers.get("upgrade"), "websocket")) {
     return httpError("upgrade_required", "/ws speaks WebSocket only", {}, { upgrade: "websocket" });
   }
@@ -179,17 +117,9 @@ export function handleWebSocket(request: Request, deps: WebSocketDeps): Response
       "sec-websocket-version": "13",
     });
   }
-  if (!originAllowed(request.headers.get("origin"), deps.config.allowedOrigins)) {
-    return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
-  }
-  const url = new URL(request.url);
-  const initial = readQuery(url, deps.config.maxSubscriptions);
-  if (typeof initial === "string") return httpError("bad_request", initial);
-  const presented = bearerToken(request) ?? url.searchParams.get("token");
-  const canPublish = deps.publishToken.matches(presented);
-  if (presented !== null && !canPublish) {
-    return httpError("unauthorized", "the token presented is not valid");
-  }
+  const admitted = await admitStream(request, deps.config, deps.auth, "connect");
+  if (admitted instanceof Response) return admitted;
+  const { initial, principal } = admitted;
   const release = deps.admit?.() ?? (() => {});
   if (release instanceof Response) return release;
   let upgraded: { socket: WebSocket; response: Response };
@@ -208,7 +138,7 @@ export function handleWebSocket(request: Request, deps: WebSocketDeps): Response
   socket.onopen = () => {
     const client = deps.hub.connect(
       new SocketTransport(socket, deps.config.stallTimeoutMs, deps.config.drainPollMs),
-      { tenant: deps.tenant, canPublish },
+      principal,
       "websocket",
     );
     session = new Session(deps.hub, client, {

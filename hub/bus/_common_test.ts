@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { HeraldEvent } from "../events/envelope.ts";
-import { OriginTracker, TickBatcher } from "./_bus_common.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
+import { OriginTracker, TickBatcher } from "./_common.ts";
 
 function event(id: string): HeraldEvent {
   return { tenant: "t", type: "x.y", payload: {}, id, seq: `e-${id}`, timestamp: "" };

@@ -11,9 +11,16 @@ import { isJsonObject, type JsonObject, type JsonValue, quoted } from "../events
 import { decodeFilter, matchesFilter } from "../events/messages.ts";
 import { parseTopic, topicMatches } from "../events/topic.ts";
 import type { Client } from "../hub/client.ts";
-import { formatCursor } from "../hub/history.ts";
-import type { Hub } from "../hub/hub.ts";
-import { RequestError, type RequestHandler } from "../hub/session.ts";
+import { formatCursor, type History } from "../hub/history/history.ts";
+import type { LiveState } from "./state.ts";
+import { RequestError } from "../hub/errors.ts";
+import type { RequestHandler } from "../hub/session.ts";
+
+/** What the queries read: live state and the history. */
+export interface Sources {
+  readonly state: LiveState;
+  readonly history: History;
+}
 
 /** Parameters a query reads, from a request payload or a query string. */
 export type QueryParams = Readonly<Record<string, unknown>>;
@@ -31,38 +38,41 @@ function optionalString(params: QueryParams, field: string): string | undefined 
  * The cursor state is consistent with: its last folded event, or the start of the history's
  * epoch when it has none yet, so `subscribe` with it as `since` always follows on exactly.
  */
-function stateSeq(hub: Hub, tenant: string): string {
-  return hub.state.seq(tenant) ?? formatCursor(hub.history.epoch, 0);
+function stateSeq(sources: Sources, tenant: string): string {
+  return sources.state.seq(tenant) ?? formatCursor(sources.history.epoch, 0);
 }
 
 /** The state snapshot of a tenant, or of one app (`appId`), with its cursor. */
-export function stateQuery(hub: Hub, tenant: string, params: QueryParams): JsonObject {
-  const snapshot = hub.state.snapshot(tenant, optionalString(params, "appId"));
-  return { ...snapshot, seq: stateSeq(hub, tenant) };
+export function stateQuery(sources: Sources, tenant: string, params: QueryParams): JsonObject {
+  const snapshot = sources.state.snapshot(tenant, optionalString(params, "appId"));
+  return { ...snapshot, seq: stateSeq(sources, tenant) };
 }
 
 /** Every app's state. */
-export function appsQuery(hub: Hub, tenant: string): JsonObject {
-  return { seq: stateSeq(hub, tenant), apps: hub.state.apps(tenant) as unknown as JsonValue[] };
+export function appsQuery(sources: Sources, tenant: string): JsonObject {
+  return {
+    seq: stateSeq(sources, tenant),
+    apps: sources.state.apps(tenant) as unknown as JsonValue[],
+  };
 }
 
 /** One app's state; `not_found` when the hub knows no such app. */
-export function appQuery(hub: Hub, tenant: string, appId: string): JsonObject {
-  const app = hub.state.app(tenant, appId);
+export function appQuery(sources: Sources, tenant: string, appId: string): JsonObject {
+  const app = sources.state.app(tenant, appId);
   if (app === null) throw new RequestError(ERROR_CODES.notFound, `no app "${appId}" in state`);
-  return { seq: stateSeq(hub, tenant), app: app as unknown as JsonObject };
+  return { seq: stateSeq(sources, tenant), app: app as unknown as JsonObject };
 }
 
 /** Personas, optionally of one `namespace`, as operator CLIs expect them. */
-export function personasQuery(hub: Hub, tenant: string, params: QueryParams): JsonObject {
-  const personas = hub.state.personas(tenant, optionalString(params, "namespace"));
+export function personasQuery(sources: Sources, tenant: string, params: QueryParams): JsonObject {
+  const personas = sources.state.personas(tenant, optionalString(params, "namespace"));
   return { personas: personas as unknown as JsonValue[] };
 }
 
 /** The cluster named `name`, or the first one known; `not_found` when there is none. */
-export function clusterQuery(hub: Hub, tenant: string, params: QueryParams): JsonObject {
+export function clusterQuery(sources: Sources, tenant: string, params: QueryParams): JsonObject {
   const name = optionalString(params, "name");
-  const cluster = hub.state.cluster(tenant, name);
+  const cluster = sources.state.cluster(tenant, name);
   if (cluster === null) {
     throw new RequestError(
       ERROR_CODES.notFound,
@@ -77,7 +87,7 @@ export function clusterQuery(hub: Hub, tenant: string, params: QueryParams): Jso
  * `filter` ({appId, namespace}), at most `limit` (capped by `HERALD_HISTORY_READ_LIMIT`).
  */
 export async function historyQuery(
-  hub: Hub,
+  sources: Sources,
   tenant: string,
   params: QueryParams,
   maxLimit: number,
@@ -106,7 +116,7 @@ export async function historyQuery(
   }
   const match = (event: HeraldEvent) =>
     matchesFilter(filter.value, event) && topicMatches(topic, event.type);
-  const page = await hub.history.read(tenant, { since, limit, match });
+  const page = await sources.history.read(tenant, { since, limit, match });
   if (page.state === "lost") {
     return { recovered: false, reason: page.reason, events: [], truncated: false };
   }
@@ -124,22 +134,22 @@ export function paramsOf(url: URL): QueryParams {
 
 /** The `request` topics the WebSocket session answers. */
 export function requestHandlers(
-  hub: Hub,
+  sources: Sources,
   historyReadLimit: number,
 ): Map<string, RequestHandler> {
   const tenantOf = (client: Client) => client.principal.tenant;
   return new Map<string, RequestHandler>([
-    ["state", (client, payload) => stateQuery(hub, tenantOf(client), payload)],
-    ["apps", (client) => appsQuery(hub, tenantOf(client))],
-    ["personas", (client, payload) => personasQuery(hub, tenantOf(client), payload)],
-    ["cluster", (client, payload) => clusterQuery(hub, tenantOf(client), payload)],
+    ["state", (client, payload) => stateQuery(sources, tenantOf(client), payload)],
+    ["apps", (client) => appsQuery(sources, tenantOf(client))],
+    ["personas", (client, payload) => personasQuery(sources, tenantOf(client), payload)],
+    ["cluster", (client, payload) => clusterQuery(sources, tenantOf(client), payload)],
     [
       "history",
       (client, payload) => {
         if (payload.filter !== undefined && !isJsonObject(payload.filter)) {
           throw new RequestError(ERROR_CODES.badMessage, "filter must be an object");
         }
-        return historyQuery(hub, tenantOf(client), payload, historyReadLimit);
+        return historyQuery(sources, tenantOf(client), payload, historyReadLimit);
       },
     ],
   ]);

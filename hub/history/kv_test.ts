@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { systemClock } from "./clock.ts";
+import { systemClock } from "../clock.ts";
 import { type EventDraft, EventTooLargeError, UnencodableEventError } from "./history.ts";
-import { KV_MAX_FRAME_BYTES, KvHistory } from "./history_kv.ts";
+import { KV_MAX_FRAME_BYTES, KvHistory } from "./kv.ts";
 
 const LIMITS = { maxEvents: 100, ttlMs: 3_600_000 };
 

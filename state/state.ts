@@ -10,6 +10,7 @@
 
 import type { HeraldEvent } from "../events/envelope.ts";
 import type { JsonObject, JsonValue } from "../events/json.ts";
+import type { EventConsumer } from "../hub/hub.ts";
 
 /** Bounds on what state keeps. */
 export interface StateLimits {
@@ -110,8 +111,12 @@ class TenantState {
 
 const RUNS = { deploy: "deployment", forge: "forge", teardown: "teardown" } as const;
 
-/** Folds events into per-tenant state and answers snapshots. */
-export class LiveState {
+/**
+ * Folds events into per-tenant state and answers snapshots. A consumer of the hub: fed every
+ * routed event, it keeps a `resource.status` that repeats the resource's current status quiet
+ * (stored, not broadcast to anyone, live or replayed).
+ */
+export class LiveState implements EventConsumer {
   readonly #limits: StateLimits;
   readonly #tenants = new Map<string, TenantState>();
 

@@ -45,10 +45,12 @@
 
 import { getLogger } from "@logtape/logtape";
 import { createClient } from "redis";
-import type { HeraldEvent } from "../events/envelope.ts";
-import { type EarlierByIndex, OriginTracker, TickBatcher } from "./_bus_common.ts";
-import { type Bus, type BusReceiver, BusUnavailableError, type EarlierAcceptances } from "./bus.ts";
-import type { Acceptance } from "./idempotency.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
+import { type EarlierByIndex, OriginTracker, TickBatcher } from "./_common.ts";
+import { RedisInbox } from "./_redis_inbox.ts";
+import { BusUnavailableError } from "./bus.ts";
+import type { Bus, BusReceiver, DirectedMessage, EarlierAcceptances } from "./bus.ts";
+import type { Acceptance } from "../idempotency.ts";
 
 const log = getLogger(["herald", "bus"]);
 
@@ -158,6 +160,8 @@ export class RedisBus implements Bus {
   readonly #writer: Client;
   readonly #reader: Client;
   readonly #batcher: TickBatcher;
+  /** Directed messages: a pub/sub channel per node (see `_redis_inbox.ts`). */
+  readonly #inbox: RedisInbox;
   readonly #origins = new OriginTracker();
   /** The history epoch of the last event received from each origin. */
   readonly #originEpochs = new Map<string, string>();
@@ -203,6 +207,11 @@ export class RedisBus implements Bus {
     });
     this.#reader.on("ready", () => this.#noteReady());
     this.#batcher = new TickBatcher((events, keyed) => this.#send(events, keyed), options.maxBatch);
+    this.#inbox = new RedisInbox(this.#writer, options.prefix, options.node);
+  }
+
+  get node(): string {
+    return this.#options.node;
   }
 
   get ready(): boolean {
@@ -220,6 +229,7 @@ export class RedisBus implements Bus {
       });
     void connect(this.#writer);
     this.#reading = connect(this.#reader).then(() => this.#readLoop());
+    void this.#inbox.start(receiver);
     return Promise.resolve();
   }
 
@@ -228,8 +238,13 @@ export class RedisBus implements Bus {
     return this.#batcher.add(events, keyed);
   }
 
+  send(to: string, message: DirectedMessage): Promise<void> {
+    return this.#inbox.send(to, message);
+  }
+
   async close(): Promise<void> {
     this.#stop.abort();
+    this.#inbox.close();
     this.#batcher.cancel(new BusUnavailableError("The Redis bus is closing"));
     for (const client of [this.#reader, this.#writer]) {
       try {

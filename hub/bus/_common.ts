@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { HeraldEvent } from "../events/envelope.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
 import type { EarlierAcceptances } from "./bus.ts";
-import type { Acceptance } from "./idempotency.ts";
+import type { Acceptance } from "../idempotency.ts";
 
 /** Earlier acceptances by index into the events of one flush. */
 export type EarlierByIndex = ReadonlyMap<number, Acceptance>;

@@ -12,35 +12,38 @@
  * @module
  */
 
-import type { Hub } from "../hub/hub.ts";
-import type { Transport } from "../hub/transport.ts";
-import type { Config } from "./config.ts";
-import { originAllowed } from "./origin.ts";
-import { httpError } from "./responses.ts";
-import { readQuery, subscribeInitial } from "./websocket.ts";
+import type { Hub } from "../../hub/hub.ts";
+import type { Outgoing, Transport } from "../../hub/transport.ts";
+import type { Config } from "../config.ts";
+import type { Authenticator } from "../auth.ts";
+import { admitStream, subscribeInitial } from "./_initial.ts";
 
 /** What the SSE endpoint needs. */
 export interface SseDeps {
   readonly hub: Hub;
   readonly config: Pick<Config, "allowedOrigins" | "sseHeartbeatSeconds" | "maxSubscriptions">;
-  readonly tenant: string;
+  /** Decides who reads the stream, and so its tenant. */
+  readonly auth: Authenticator;
 }
 
 const encoder = new TextEncoder();
-const SEQ_MARK = ',"seq":"';
-
 /**
- * Turns one hub frame into an SSE message. Event frames are written by `encodeEventFrame`
- * with `type` first and `seq` just before `timestamp`, so both are read off the string without
- * parsing it; any other frame is named by its `type` and carries no id.
+ * Turns one outgoing frame into an SSE message: named by its type, with the event's cursor as
+ * its id (replies and notices have none). The frame is not parsed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sseMessage } from "./sse.ts";
+ * const frame = '{"type":"deploy.step","seq":"e1-7"}';
+ * assert.equal(
+ *   sseMessage({ frame, type: "deploy.step", seq: "e1-7" }),
+ *   `event: deploy.step\nid: e1-7\ndata: ${frame}\n\n`,
+ * );
+ * ```
  */
-export function sseMessage(frame: string): string {
-  const typeEnd = frame.indexOf('"', 9);
-  const type = frame.startsWith('{"type":"') && typeEnd > 9 ? frame.slice(9, typeEnd) : "message";
-  const seqAt = frame.lastIndexOf(SEQ_MARK);
-  if (seqAt === -1) return `event: ${type}\ndata: ${frame}\n\n`;
-  const seqStart = seqAt + SEQ_MARK.length;
-  const seq = frame.slice(seqStart, frame.indexOf('"', seqStart));
+export function sseMessage({ frame, type, seq }: Outgoing): string {
+  if (seq === undefined) return `event: ${type}\ndata: ${frame}\n\n`;
   return `event: ${type}\nid: ${seq}\ndata: ${frame}\n\n`;
 }
 
@@ -85,7 +88,7 @@ export function sseStream(onCancel: () => void): SseStream {
     if (open) controller.enqueue(encoder.encode(text));
   };
   const transport: Transport = {
-    send: (frame) => write(sseMessage(frame)),
+    send: (outgoing) => write(sseMessage(outgoing)),
     get bufferedAmount() {
       return open ? Math.max(0, -(controller.desiredSize ?? 0)) : 0;
     },
@@ -100,19 +103,16 @@ export function sseStream(onCancel: () => void): SseStream {
 }
 
 /** Handles `GET /events/stream`. */
-export function handleSse(request: Request, deps: SseDeps): Response {
-  if (!originAllowed(request.headers.get("origin"), deps.config.allowedOrigins)) {
-    return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
-  }
-  const url = new URL(request.url);
-  const initial = readQuery(url, deps.config.maxSubscriptions);
-  if (typeof initial === "string") return httpError("bad_request", initial);
+export async function handleSse(request: Request, deps: SseDeps): Promise<Response> {
+  const admitted = await admitStream(request, deps.config, deps.auth, "read");
+  if (admitted instanceof Response) return admitted;
+  const { initial, principal } = admitted;
   const since = request.headers.get("last-event-id") ?? initial.since;
   let closed = () => {};
   const stream = sseStream(() => closed());
   const client = deps.hub.connect(
     stream.transport,
-    { tenant: deps.tenant, canPublish: false },
+    principal,
     "sse",
   );
   closed = () => client.transportClosed();

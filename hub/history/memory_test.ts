@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { ManualClock } from "./clock.ts";
+import { ManualClock } from "../clock.ts";
 import { compareCursors, type EventDraft, parseCursor, UnencodableEventError } from "./history.ts";
-import { MemoryHistory } from "./history_memory.ts";
+import { MemoryHistory } from "./memory.ts";
 
 function draft(n: number): EventDraft {
   return {

@@ -24,7 +24,7 @@
  * @module
  */
 
-import { encodeEventFrame, type HeraldEvent } from "../events/envelope.ts";
+import { encodeEventFrame, type HeraldEvent } from "../../events/envelope.ts";
 
 /** An event before the history gave it its cursor. */
 export type EventDraft = Omit<HeraldEvent, "seq">;
@@ -85,7 +85,17 @@ export interface History {
   close(): Promise<void>;
 }
 
-/** An event (or a whole batch) is larger than the history can store; nothing was stored. */
+/**
+ * An event (or a whole batch) is larger than the history can store; nothing was stored.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EventTooLargeError } from "./history.ts";
+ * const error = new EventTooLargeError("Event 2 is larger than the history holds", 2);
+ * assert.equal(error.index, 2);
+ * ```
+ */
 export class EventTooLargeError extends Error {
   /** Position of the event in its batch; null when the batch as a whole is too large. */
   readonly index: number | null;
@@ -101,6 +111,14 @@ export class EventTooLargeError extends Error {
  * An event cannot be serialized (its payload nests deeper than the runtime can encode); nothing
  * was stored. Answered like a too-large event: `bad_event` with its index. Validation refuses
  * such events first (`HERALD_MAX_EVENT_DEPTH`); this keeps an append all or nothing regardless.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EventTooLargeError, UnencodableEventError } from "./history.ts";
+ * const error = new UnencodableEventError("the event cannot be encoded", 3);
+ * assert.ok(error instanceof EventTooLargeError && error.index === 3);
+ * ```
  */
 export class UnencodableEventError extends EventTooLargeError {
   constructor(message: string, index: number) {
@@ -113,17 +131,53 @@ export class UnencodableEventError extends EventTooLargeError {
  * The wire frame of `event`, the `index`-th of its batch. Histories encode every frame of a
  * batch before they change anything, so a frame that cannot be encoded rejects the whole append
  * ({@linkcode UnencodableEventError}) and no cursor is handed out.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeFrameAt, UnencodableEventError } from "./history.ts";
+ * const event = { tenant: "t", type: "x.y", payload: {}, id: "e1", seq: "ep-1", timestamp: "" };
+ * assert.equal(JSON.parse(encodeFrameAt(event, 0)).seq, "ep-1");
+ * // A BigInt cannot be serialized.
+ * const bad = { ...event, payload: { big: 1n as unknown as number } };
+ * assert.throws(() => encodeFrameAt(bad, 2), UnencodableEventError);
+ * ```
  */
 export function encodeFrameAt(event: HeraldEvent, index: number): string {
+  return encodingAt(index, () => encodeEventFrame(event));
+}
+
+/**
+ * Runs `encode` for the `index`-th event of a batch, turning a failure into
+ * {@linkcode UnencodableEventError}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodingAt, UnencodableEventError } from "./history.ts";
+ * assert.equal(encodingAt(0, () => "frame"), "frame");
+ * assert.throws(() => encodingAt(4, () => JSON.stringify(1n)), UnencodableEventError);
+ * ```
+ */
+export function encodingAt<T>(index: number, encode: () => T): T {
   try {
-    return encodeEventFrame(event);
+    return encode();
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new UnencodableEventError(`the event cannot be encoded (${reason})`, index);
   }
 }
 
-/** The history store cannot be reached; nothing was stored. */
+/**
+ * The history store cannot be reached; nothing was stored.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HistoryUnavailableError } from "./history.ts";
+ * assert.equal(new HistoryUnavailableError("Redis timed out").name, "HistoryUnavailableError");
+ * ```
+ */
 export class HistoryUnavailableError extends Error {
   constructor(message: string) {
     super(message);
@@ -144,8 +198,10 @@ const CURSOR_PATTERN = /^([0-9a-z]{1,32})-(0|[1-9][0-9]{0,15})$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCursor } from "./history.ts";
- * parseCursor("lx3k9a-42"); // { epoch: "lx3k9a", n: 42 }
+ * assert.deepEqual(parseCursor("lx3k9a-42"), { epoch: "lx3k9a", n: 42 });
+ * assert.equal(parseCursor("42"), null);
  * ```
  */
 export function parseCursor(seq: string): Cursor | null {
@@ -155,7 +211,17 @@ export function parseCursor(seq: string): Cursor | null {
   return Number.isSafeInteger(n) ? { epoch: match[1]!, n } : null;
 }
 
-/** Formats a cursor. */
+/**
+ * Formats a cursor.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatCursor, parseCursor } from "./history.ts";
+ * assert.equal(formatCursor("ep", 42), "ep-42");
+ * assert.deepEqual(parseCursor("ep-42"), { epoch: "ep", n: 42 });
+ * ```
+ */
 export function formatCursor(epoch: string, n: number): string {
   return `${epoch}-${n}`;
 }
@@ -166,9 +232,10 @@ export function formatCursor(epoch: string, n: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compareCursors } from "./history.ts";
- * compareCursors("e1-9", "e1-10"); // negative
- * compareCursors("e1-9", "e2-10"); // null
+ * assert.ok(compareCursors("e1-9", "e1-10")! < 0);
+ * assert.equal(compareCursors("e1-9", "e2-10"), null);
  * ```
  */
 export function compareCursors(a: string, b: string): number | null {
@@ -178,7 +245,17 @@ export function compareCursors(a: string, b: string): number | null {
   return left.n - right.n;
 }
 
-/** A fresh epoch: the time in base 36 plus a random suffix, so two starts in one ms differ. */
+/**
+ * A fresh epoch: the time in base 36 plus a random suffix, so two starts in one ms differ.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { newEpoch } from "./history.ts";
+ * assert.notEqual(newEpoch(), newEpoch());
+ * assert.ok(!newEpoch().includes("-"), "the epoch never holds the cursor's separator");
+ * ```
+ */
 export function newEpoch(): string {
   const random = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(36);
   return `${Date.now().toString(36)}${random.padStart(7, "0")}`;
@@ -188,6 +265,16 @@ export function newEpoch(): string {
  * Where a cursor sits in a tenant's retained range `first..last` (cursor numbers): null when
  * reading after it is exact, else why not. `first` is the oldest retained number (`last + 1`
  * when nothing is retained), `last` the newest ever handed out (0 for none).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { placeCursor } from "./history.ts";
+ * // Retained: numbers 5..9 of epoch "ep".
+ * assert.deepEqual(placeCursor("ep-6", "ep", 5, 9), { after: 6 });
+ * assert.deepEqual(placeCursor("ep-2", "ep", 5, 9), { lost: "expired" });
+ * assert.deepEqual(placeCursor("old-6", "ep", 5, 9), { lost: "epoch" });
+ * ```
  */
 export function placeCursor(
   since: string,
@@ -201,72 +288,4 @@ export function placeCursor(
   if (cursor.n > last) return { lost: "future" };
   if (cursor.n < first - 1) return { lost: "expired" };
   return { after: cursor.n };
-}
-
-/** One event as a durable store lists it: its cursor number, store time and frame. */
-export interface RawEntry {
-  readonly n: number;
-  readonly storedAt: number;
-  readonly frame: string;
-}
-
-/** The retained window of a tenant in a durable store, for {@linkcode collectPage}. */
-export interface Window {
-  /** Newest cursor number handed out. */
-  readonly last: number;
-  /** Numbers up to this one fell out of the count bound. */
-  readonly floor: number;
-  /** Entries stored before this time fell out of the age bound. */
-  readonly freshAfter: number;
-}
-
-/**
- * Where a durable store starts reading for `since`, given its newest number `last` and its
- * retention: the number to read after and the retained window, or why the cursor is lost.
- */
-export function windowFor(
-  since: string | null,
-  epoch: string,
-  last: number,
-  retention: { readonly maxEvents: number; readonly ttlMs: number },
-  now: number,
-): { readonly after: number; readonly window: Window } | { readonly lost: LostReason } {
-  const floor = last - retention.maxEvents;
-  const window = { last, floor, freshAfter: now - retention.ttlMs };
-  if (since === null) return { after: floor, window };
-  const place = placeCursor(since, epoch, floor + 1, last);
-  return "lost" in place ? place : { after: place.after, window };
-}
-
-/**
- * Builds a page from a store's entries listed oldest first from `after + 1`. With a cursor,
- * the answer is exact or `expired`: every number after it must still be retained, in order.
- */
-export async function collectPage(
-  entries: AsyncIterable<RawEntry> | Iterable<RawEntry>,
-  tenant: string,
-  query: HistoryQuery,
-  after: number,
-  window: Window,
-): Promise<HistoryPage> {
-  const exact = query.since !== null;
-  const events: StoredEvent[] = [];
-  let expected = after + 1;
-  let truncated = false;
-  for await (const { n, storedAt, frame } of entries) {
-    const retained = storedAt >= window.freshAfter && n > window.floor;
-    if (exact && (!retained || n !== expected)) return { state: "lost", reason: "expired" };
-    expected = n + 1;
-    // An empty frame is a discarded event (its publish failed): it keeps its place, unread.
-    if (!retained || frame === "") continue;
-    const event: HeraldEvent = { ...JSON.parse(frame), tenant };
-    if (query.match !== undefined && !query.match(event)) continue;
-    if (events.length === query.limit) {
-      truncated = true;
-      break;
-    }
-    events.push({ event, frame });
-  }
-  if (exact && !truncated && expected <= window.last) return { state: "lost", reason: "expired" };
-  return { state: "ok", events, truncated };
 }

@@ -17,14 +17,29 @@
  * - Events from one node arrive at another in the order that node published them.
  * - A gap the bus detects (messages it lost) is reported through `gap`, never hidden.
  * - `publish` may be called concurrently; calls in one tick may be carried as one message.
+ *
+ * Directed messages (what the agents feature routes between nodes: a command to the node an
+ * agent is connected to, its answer back) have a contract of their own:
+ * - `send(to, message)` carries a JSON object to the one node whose id is `to` (a node may send
+ *   to itself). It resolves once the bus took the message, or rejects with
+ *   {@linkcode BusUnavailableError} when it cannot carry messages now.
+ * - At most once: a message to a node that is not running, or that stops before reading it, is
+ *   lost without an error; the sender times out and decides (retry, answer "agent offline").
+ * - Messages from one node to another arrive in the order they were sent; there is no order
+ *   between directed messages and published events.
+ * - The receiver gets `message(from, message)` with the sender's node id.
  * @module
  */
 
-import type { HeraldEvent } from "../events/envelope.ts";
-import type { Acceptance } from "./idempotency.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
+import type { JsonObject } from "../../events/json.ts";
+import type { Acceptance } from "../idempotency.ts";
 
 /** Earlier acceptances by event id, for producer ids another node accepted first. */
 export type EarlierAcceptances = ReadonlyMap<string, Acceptance>;
+
+/** A message addressed to one node: any JSON object. */
+export type DirectedMessage = JsonObject;
 
 /** Where a bus hands what it receives. */
 export interface BusReceiver {
@@ -39,12 +54,16 @@ export interface BusReceiver {
    * shared history cannot fill them in either.
    */
   gap(origin: string, missed: number, historyLost?: boolean): void;
+  /** A directed message node `from` sent to this node. */
+  message(from: string, message: DirectedMessage): void;
 }
 
 /** Carries events between nodes. */
 export interface Bus {
   /** `memory`, `broadcast` or `redis`: shown in logs and metrics. */
   readonly kind: string;
+  /** This node's id: the origin of its publishes and the address directed messages go to. */
+  readonly node: string;
   /** False while the bus cannot carry publishes (then `/ready` answers 503). */
   readonly ready: boolean;
   start(receiver: BusReceiver): Promise<void>;
@@ -53,13 +72,26 @@ export interface Bus {
    * supplied. Resolves with the earlier acceptances of keyed ids another node took first.
    */
   publish(events: readonly HeraldEvent[], keyed: ReadonlySet<string>): Promise<EarlierAcceptances>;
+  /** Carries `message` to node `to` only, at most once (see the module's contract). */
+  send(to: string, message: DirectedMessage): Promise<void>;
   close(): Promise<void>;
 }
 
 /** The answer of a bus that found no earlier acceptance. */
 export const NO_EARLIER: EarlierAcceptances = new Map();
 
-/** The bus cannot take publishes right now; retry after `retryAfterSeconds`. */
+/**
+ * The bus cannot take publishes right now; retry after `retryAfterSeconds`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BusUnavailableError } from "./bus.ts";
+ * const error = new BusUnavailableError("The event bus (Redis) is unreachable", 3);
+ * assert.equal(error.retryAfterSeconds, 3);
+ * assert.equal(error.name, "BusUnavailableError");
+ * ```
+ */
 export class BusUnavailableError extends Error {
   readonly retryAfterSeconds: number;
 
@@ -67,29 +99,5 @@ export class BusUnavailableError extends Error {
     super(message);
     this.name = "BusUnavailableError";
     this.retryAfterSeconds = retryAfterSeconds;
-  }
-}
-
-/**
- * The single-process bus: there are no other nodes, so publishing is a no-op.
- * Limits: one process only; use `broadcast` or `redis` for more.
- */
-export class MemoryBus implements Bus {
-  readonly kind = "memory";
-  readonly ready = true;
-
-  start(_receiver: BusReceiver): Promise<void> {
-    return Promise.resolve();
-  }
-
-  publish(
-    _events: readonly HeraldEvent[],
-    _keyed: ReadonlySet<string>,
-  ): Promise<EarlierAcceptances> {
-    return Promise.resolve(NO_EARLIER);
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
   }
 }

@@ -8,8 +8,8 @@
  * @module
  */
 
-import type { HeraldEvent } from "../events/envelope.ts";
-import type { Clock } from "./clock.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
+import type { Clock } from "../clock.ts";
 import {
   encodeFrameAt,
   type EventDraft,
@@ -84,7 +84,28 @@ class Ring {
   }
 }
 
-/** Memory-backed {@linkcode History}. */
+/**
+ * Memory-backed {@linkcode History}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MemoryHistory } from "./memory.ts";
+ * import { ManualClock } from "../clock.ts";
+ * const history = new MemoryHistory({ maxEvents: 2, ttlMs: 60_000, maxBytes: 1 << 20 }, new ManualClock(), "ep");
+ * const draft = (n: number) => ({
+ *   tenant: "t",
+ *   type: "deploy.step",
+ *   payload: { n },
+ *   id: `i${n}`,
+ *   timestamp: "2026-01-01T00:00:00Z",
+ * });
+ * await history.append("t", [draft(1), draft(2), draft(3)]);
+ * const page = await history.read("t", { since: "ep-1", limit: 10 });
+ * assert.ok(page.state === "ok" && page.events.map((e) => e.event.seq).join() === "ep-2,ep-3");
+ * assert.deepEqual(await history.read("t", { since: "ep-0", limit: 10 }), { state: "lost", reason: "expired" });
+ * ```
+ */
 export class MemoryHistory implements History {
   readonly kind = "memory";
   readonly shared = false;

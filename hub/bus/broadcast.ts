@@ -22,10 +22,16 @@
  * @module
  */
 
-import type { HeraldEvent } from "../events/envelope.ts";
+import type { HeraldEvent } from "../../events/envelope.ts";
 import { getLogger } from "@logtape/logtape";
-import { type EarlierByIndex, OriginTracker, TickBatcher } from "./_bus_common.ts";
-import { type Bus, type BusReceiver, BusUnavailableError, type EarlierAcceptances } from "./bus.ts";
+import { type EarlierByIndex, OriginTracker, TickBatcher } from "./_common.ts";
+import {
+  type Bus,
+  type BusReceiver,
+  BusUnavailableError,
+  type DirectedMessage,
+  type EarlierAcceptances,
+} from "./bus.ts";
 
 const log = getLogger(["herald", "bus"]);
 const NONE_EARLIER: EarlierByIndex = new Map();
@@ -43,6 +49,13 @@ interface BroadcastMessage {
   readonly k: readonly number[];
 }
 
+/** A directed message on the channel: `d` the node it is for, `o` the sender, `m` the message. */
+interface BroadcastDirected {
+  readonly d: string;
+  readonly o: string;
+  readonly m: DirectedMessage;
+}
+
 /** Options of {@linkcode BroadcastBus}. */
 export interface BroadcastBusOptions {
   /** This node's id (unique per isolate). */
@@ -53,20 +66,41 @@ export interface BroadcastBusOptions {
   readonly channel?: string;
 }
 
-/** Fans events out between isolates of one process. */
+/**
+ * Fans events out between isolates of one process.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BroadcastBus } from "./broadcast.ts";
+ * const channel = `example-${crypto.randomUUID()}`;
+ * const a = new BroadcastBus({ node: "a", maxBatch: 100, channel });
+ * const b = new BroadcastBus({ node: "b", maxBatch: 100, channel });
+ * let deliver!: (ids: string[]) => void;
+ * const received = new Promise<string[]>((resolve) => (deliver = resolve));
+ * await a.start({ events() {}, gap() {}, message() {} });
+ * await b.start({ events: (events) => deliver(events.map((e) => e.id)), gap() {}, message() {} });
+ * const event = { tenant: "t", type: "x.y", payload: {}, id: "e1", seq: "ep-1", timestamp: "" };
+ * await a.publish([event], new Set());
+ * assert.deepEqual(await received, ["e1"]);
+ * await a.close();
+ * await b.close();
+ * ```
+ */
 export class BroadcastBus implements Bus {
   readonly kind = "broadcast";
-  readonly #node: string;
+  readonly node: string;
   readonly #maxBatch: number;
   readonly #channelName: string;
   readonly #startedAt = performance.timeOrigin + performance.now();
   readonly #batcher: TickBatcher;
   readonly #origins = new OriginTracker();
   #channel: BroadcastChannel | null = null;
+  #receiver: BusReceiver | null = null;
   #sent = 0;
 
   constructor(options: BroadcastBusOptions) {
-    this.#node = options.node;
+    this.node = options.node;
     this.#maxBatch = options.maxBatch;
     this.#channelName = options.channel ?? "herald-bus";
     this.#batcher = new TickBatcher((events, keyed) => this.#send(events, keyed), this.#maxBatch);
@@ -78,9 +112,15 @@ export class BroadcastBus implements Bus {
 
   start(receiver: BusReceiver): Promise<void> {
     const channel = new BroadcastChannel(this.#channelName);
-    channel.onmessage = (event: MessageEvent<BroadcastMessage>) => {
+    this.#receiver = receiver;
+    channel.onmessage = (event: MessageEvent<BroadcastMessage | BroadcastDirected>) => {
+      if ("d" in event.data) {
+        const directed = event.data;
+        if (directed.d === this.node) receiver.message(directed.o, directed.m);
+        return;
+      }
       const message = event.data;
-      if (message.o === this.#node) return;
+      if (message.o === this.node) return;
       const check = this.#origins.accept(
         message.o,
         message.n,
@@ -117,7 +157,7 @@ export class BroadcastBus implements Bus {
       const k: number[] = [];
       for (let index = 0; index < chunk.length; index++) if (keyed[start + index]) k.push(index);
       const message: BroadcastMessage = {
-        o: this.#node,
+        o: this.node,
         t: this.#startedAt,
         n: this.#sent,
         e: chunk,
@@ -129,6 +169,23 @@ export class BroadcastBus implements Bus {
     // Deno hands the message to other isolates on its next timer turn; wait for it.
     await new Promise((resolve) => setTimeout(resolve, 0));
     return NONE_EARLIER;
+  }
+
+  /**
+   * Posts a directed message on the channel; only node `to` keeps it. A message to this node
+   * is handed over directly (a channel never echoes to its sender).
+   */
+  send(to: string, message: DirectedMessage): Promise<void> {
+    const channel = this.#channel;
+    if (channel === null) {
+      return Promise.reject(new BusUnavailableError("The broadcast bus is closed"));
+    }
+    if (to === this.node) {
+      queueMicrotask(() => this.#receiver?.message(this.node, message));
+    } else {
+      channel.postMessage({ d: to, o: this.node, m: message } satisfies BroadcastDirected);
+    }
+    return Promise.resolve();
   }
 
   close(): Promise<void> {

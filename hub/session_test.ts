@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { BusUnavailableError } from "./bus/bus.ts";
+import { MemoryBus } from "./bus/memory.ts";
+import { RequestError } from "./errors.ts";
+import { settle } from "./_fake_transport.ts";
+import { testHub } from "./_test_hub.ts";
+import { type RequestHandler, Session } from "./session.ts";
+
+const LIMITS = {
+  maxMessageBytes: 200,
+  messageRate: 2,
+  messageBurst: 3,
+  strictEvents: false,
+  maxEventDepth: 32,
+};
+
+async function open(
+  options: { canPublish?: boolean; requests?: [string, RequestHandler][]; busDown?: boolean } = {},
+) {
+  const bus = new MemoryBus("node-1");
+  if (options.busDown) {
+    bus.publish = () => Promise.reject(new BusUnavailableError("Redis is down", 4));
+  }
+  const { hub, clock, metrics, connect } = await testHub({ bus });
+  const { client, transport } = connect("t", options.canPublish ?? false);
+  const session = new Session(hub, client, {
+    limits: LIMITS,
+    clock,
+    metrics,
+    requests: new Map(options.requests ?? []),
+  });
+  const send = async (message: unknown) => {
+    session.receiveText(typeof message === "string" ? message : JSON.stringify(message));
+    await settle();
+  };
+  return { hub, clock, client, transport, session, send };
+}
+
+Deno.test("session: ping, subscribe and unsubscribe are answered with their requestId", async () => {
+  const { send, transport, hub } = await open();
+  await send({ type: "ping", requestId: "1" });
+  await send({ type: "subscribe", topic: "deploy.*", requestId: "2" });
+  await send({ type: "unsubscribe", topic: "deploy.*", requestId: 3 });
+  assert.deepEqual(transport.messages, [
+    { type: "pong", requestId: "1" },
+    {
+      type: "response",
+      topic: "deploy.*",
+      requestId: "2",
+      payload: { status: "subscribed", topic: "deploy.*" },
+    },
+    {
+      type: "response",
+      topic: "deploy.*",
+      requestId: 3,
+      payload: { status: "unsubscribed", topic: "deploy.*", removed: 1 },
+    },
+  ]);
+  assert.deepEqual(transport.sent.map((o) => o.type), ["pong", "response", "response"]);
+  assert.equal(hub.subscriptionCount, 0);
+});
+
+Deno.test("session: bad frames answer errors and keep the connection open", async () => {
+  const { send, transport } = await open();
+  await send("{not json");
+  await send({ type: "dance", requestId: "x" });
+  await send({ type: "subscribe", topic: "", requestId: "y" });
+  assert.deepEqual(transport.messages.map((m) => [m.payload.code, m.requestId]), [
+    ["bad_json", undefined],
+    ["unknown_message_type", "x"],
+    ["bad_message", "y"],
+  ]);
+  assert.equal(transport.closed, null);
+});
+
+Deno.test("session: the message rate is limited, and the allowance comes back with time", async () => {
+  const { send, transport, clock } = await open();
+  for (const requestId of ["1", "2", "3", "4"]) await send({ type: "ping", requestId });
+  assert.deepEqual(transport.messages.map((m) => m.type), ["pong", "pong", "pong", "error"]);
+  assert.equal(transport.messages[3]!.payload.code, "rate_limited");
+  await clock.advance(500);
+  await send({ type: "ping", requestId: "5" });
+  assert.equal(transport.messages.at(-1)!.type, "pong");
+});
+
+Deno.test("session: publishing needs the grant; accepted events are answered and delivered", async () => {
+  const event = { type: "deploy.step", appId: "web", payload: { step: "build", status: "ok" } };
+  const reader = await open();
+  await reader.send({ type: "publish", requestId: "p", event });
+  assert.equal(reader.transport.messages[0]!.payload.code, "forbidden");
+
+  const writer = await open({ canPublish: true });
+  await writer.send({ type: "subscribe", topic: "deploy.*" });
+  await writer.send({ type: "publish", requestId: "p", event });
+  await writer.send({ type: "publish", requestId: "q", event: { type: "deploy.step" } });
+  const [, delivered, accepted, invalid, more] = writer.transport.messages;
+  assert.equal(delivered!.type, "deploy.step", "delivered before its acceptance is answered");
+  assert.deepEqual([accepted!.payload.status, accepted!.requestId], ["accepted", "p"]);
+  assert.equal(accepted!.payload.seq, delivered!.seq);
+  assert.equal(invalid!.payload.code, "bad_event");
+  assert.equal(more, undefined);
+});
+
+Deno.test("session: an unavailable bus answers unavailable", async () => {
+  const { send, transport } = await open({ canPublish: true, busDown: true });
+  await send({ type: "publish", requestId: "p", event: { type: "app.status", payload: {} } });
+  assert.deepEqual(transport.messages[0]!.payload, {
+    code: "unavailable",
+    message: "Redis is down",
+  });
+});
+
+Deno.test("session: requests are answered by their handler, through the error table", async () => {
+  const { send, transport, clock } = await open({
+    requests: [
+      ["echo", (client, payload) => ({ tenant: client.tenant, ...payload })],
+      ["missing", () => {
+        throw new RequestError("not_found", "no such app");
+      }],
+      ["broken", () => {
+        throw new TypeError("x is undefined");
+      }],
+    ],
+  });
+  await send({ type: "request", topic: "echo", requestId: "1", payload: { a: 1 } });
+  await send({ type: "request", topic: "missing", requestId: "2" });
+  await send({ type: "request", topic: "broken", requestId: "3" });
+  await clock.advance(1000);
+  await send({ type: "request", topic: "nope", requestId: "4" });
+  const [echo, missing, broken, nope] = transport.messages;
+  assert.deepEqual(echo, {
+    type: "response",
+    topic: "echo",
+    requestId: "1",
+    payload: { tenant: "t", a: 1 },
+  });
+  assert.equal(missing!.payload.code, "not_found");
+  assert.deepEqual(broken!.payload, {
+    code: "internal_error",
+    message: "the hub failed to answer request broken",
+  });
+  assert.equal(nope!.payload.code, "unknown_topic");
+  assert.equal(transport.closed, null, "a fault in a handler keeps the connection open");
+});
+
+Deno.test("session: an oversized message closes with 1009, a binary frame with 1003", async () => {
+  const big = await open();
+  await big.send({ type: "ping", requestId: "x".repeat(300) });
+  assert.deepEqual(big.transport.closed, { code: 1009, reason: "message too big" });
+  const binary = await open();
+  binary.session.receiveBinary();
+  assert.deepEqual(binary.transport.closed, {
+    code: 1003,
+    reason: "binary frames are not supported",
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * What a streaming connection asks for when it opens, shared by the WebSocket and SSE adapters:
+ * the subscriptions and resume cursor of its query string, and subscribing it to them.
+ * @module
+ */
+
+import { quoted } from "../../events/json.ts";
+import { decodeFilter, type SubscriptionFilter } from "../../events/messages.ts";
+import { parseTopic, type TopicPattern } from "../../events/topic.ts";
+import type { Client } from "../../hub/client.ts";
+import type { Hub } from "../../hub/hub.ts";
+import type { Principal } from "../../hub/principal.ts";
+import { encodeResumed } from "../../hub/session.ts";
+import type { Access, Authenticator } from "../auth.ts";
+import type { Config } from "../config.ts";
+import { refuse } from "../errors.ts";
+import { originAllowed } from "../origin.ts";
+import { httpError } from "../responses.ts";
+
+/** Subscriptions asked for in the query string. */
+export interface InitialSubscriptions {
+  readonly topics: readonly TopicPattern[];
+  readonly filter: SubscriptionFilter;
+  /** No `topic` given: the client gets `*` until its first explicit subscribe. */
+  readonly implicit: boolean;
+  /** `?since=`: resume after this cursor. */
+  readonly since: string | null;
+}
+
+/**
+ * Reads `topic` (repeatable), `appId`, `namespace` and `since` from a query string. More
+ * distinct topics than `maxTopics` (the subscription limit) is an error, never a truncation.
+ */
+export function readQuery(url: URL, maxTopics: number): InitialSubscriptions | string {
+  const topics = new Map<string, TopicPattern>();
+  for (const raw of url.searchParams.getAll("topic")) {
+    const topic = parseTopic(raw);
+    if (topic === null) {
+      return `topic ${quoted(raw)} is not a pattern: use "*", "deploy.*" or an exact type`;
+    }
+    topics.set(topic.topic, topic);
+    if (topics.size > maxTopics) {
+      return `at most ${maxTopics} topics (HERALD_MAX_SUBSCRIPTIONS), got more`;
+    }
+  }
+  const filterFields: Record<string, string> = {};
+  for (const field of ["appId", "namespace"]) {
+    const value = url.searchParams.get(field);
+    if (value !== null) filterFields[field] = value;
+  }
+  const filter = decodeFilter(filterFields);
+  if (!filter.ok) return filter.message.replace("filter.", "");
+  const implicit = topics.size === 0;
+  return {
+    topics: implicit ? [parseTopic("*")!] : [...topics.values()],
+    filter: filter.value,
+    implicit,
+    since: url.searchParams.get("since"),
+  };
+}
+
+/**
+ * Subscribes a client that just connected to what its query string asked for, resuming after
+ * `since` when given (one `subscribed` reply per topic, before the first replayed event).
+ */
+export function subscribeInitial(hub: Hub, client: Client, initial: InitialSubscriptions): void {
+  const { topics, filter, since, implicit } = initial;
+  if (since === null) {
+    hub.subscribeInitial(client, topics, filter, implicit);
+  } else {
+    void hub.resume(client, topics, filter, since, (outcome) => {
+      for (const topic of topics) client.reply(encodeResumed(undefined, topic.topic, outcome));
+    }, implicit);
+  }
+}
+
+/**
+ * The checks every streaming connection passes before it opens, in this order: its origin, its
+ * query string, then the auth seam. Answers the refusal, or what the connection asked for and
+ * who it is.
+ */
+export async function admitStream(
+  request: Request,
+  config: Pick<Config, "allowedOrigins" | "maxSubscriptions">,
+  auth: Authenticator,
+  access: Access,
+): Promise<Response | { initial: InitialSubscriptions; principal: Principal }> {
+  if (!originAllowed(request.headers.get("origin"), config.allowedOrigins)) {
+    return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
+  }
+  const initial = readQuery(new URL(request.url), config.maxSubscriptions);
+  if (typeof initial === "string") return httpError("bad_request", initial);
+  const authentication = await auth.authenticate(request, access);
+  if (!authentication.ok) return refuse(authentication.refusal);
+  return { initial, principal: authentication.principal };
+}
