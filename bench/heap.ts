@@ -63,10 +63,12 @@ async function main(args: readonly string[]): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "herald-heap-" });
   const before = v8.writeHeapSnapshot(`${dir}/${target}-before.heapsnapshot`);
   const spec: ReceiverSpec = {
-    wsUrl,
+    wsUrl: `${wsUrl}?`,
+    protocol: "websocket",
     count,
     firstIndex: 0,
     apps: Math.max(1, Math.floor(count / 10)),
+    topics: 0,
     stalled: 0,
     concurrency: 32,
   };
