@@ -390,13 +390,16 @@ export class LoadSession {
     if (publisher === null) throw new Error("This session was opened without a publisher");
     const options: LoadOptions = { ...this.shape, ...load };
     const receivers = this.#receivers;
+    const reset = () => Promise.all(receivers.map((receiver) => receiver.call({ cmd: "reset" })));
+    // Counts start from zero for the warm-up too: what an earlier load left counts for nothing.
+    await reset();
     if (options.warmupSeconds > 0) {
       const warm = await publishAndDrain(publisher, receivers, options, options.warmupSeconds);
       if (warm.drained.lost > 0 && load.drainMs === undefined) {
         throw new Error(`${this.target}: ${warm.drained.lost} deliveries lost during the warm-up`);
       }
     }
-    await Promise.all(receivers.map((receiver) => receiver.call({ cmd: "reset" })));
+    if (options.warmupSeconds > 0) await reset();
 
     const sampler = new RssSampler(this.#rss, 200);
     const cpuBefore = await this.#cpu();

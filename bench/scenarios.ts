@@ -170,7 +170,9 @@ function emptyRounds<T>(): Rounds<T> {
 
 const describe = (r: LoadResult) =>
   `${r.delivered} deliveries, lost ${r.lost}, cpu ${r.cpuSeconds.toFixed(2)} s, ` +
-  `p50/p99 ${r.p50.toFixed(2)}/${r.p99.toFixed(2)} ms`;
+  `p50/p99 ${r.p50.toFixed(2)}/${r.p99.toFixed(2)} ms` +
+  (r.duplicated > 0 ? `, DUPLICATED ${r.duplicated}` : "") +
+  (r.failed > 0 ? `, FAILED ${r.failed}` : "");
 
 /** Runs every scenario. */
 export async function runScenarios(sizes: Sizes, log: (line: string) => void): Promise<Results> {
