@@ -68,18 +68,18 @@ export const FULL: Sizes = {
   // The same 50,000 deliveries per second at both sizes.
   fanout: [{ clients: 1000, rate: 50 }, { clients: 5000, rate: 10 }],
   payloads: [64, 2048],
-  seconds: 5,
+  seconds: 4,
   warmupSeconds: 1,
-  knee: { clients: 1000, startRate: 25, factor: 1.25, maxRate: 1000, stepSeconds: 2, p99Ms: 50 },
+  knee: { clients: 1000, startRate: 40, factor: 1.25, maxRate: 2000, stepSeconds: 1.5, p99Ms: 50 },
   targeted: { big: { clients: 10_000, apps: 1000 }, small: { clients: 100, apps: 10 }, rate: 500 },
   idleTopics: { clients: 1000, topics: 100 },
   slow: { clients: 200, stalledShare: 0.1, payloadBytes: 8192, rate: 100, seconds: 15 },
   perProcess: 2500,
-  settleMs: 3000,
+  settleMs: 2000,
 };
 
 /** The same scenarios with one round, for trying a change (not for the committed report). */
-export const QUICK: Sizes = { ...FULL, name: "quick", rounds: 1, settleMs: 1500 };
+export const QUICK: Sizes = { ...FULL, name: "quick", rounds: 1 };
 
 /** The CI smoke run: one small round of every scenario and server; no timing is judged. */
 export const SMOKE: Sizes = {
