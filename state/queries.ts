@@ -6,6 +6,7 @@
  */
 
 import { ERROR_CODES } from "../events/codes.ts";
+import { addonNames } from "../events/dialects.ts";
 import type { HeraldEvent } from "../events/envelope.ts";
 import { isJsonObject, type JsonObject, type JsonValue, quoted } from "../events/json.ts";
 import { decodeFilter, matchesFilter } from "../events/messages.ts";
@@ -69,7 +70,10 @@ export function personasQuery(sources: Sources, tenant: string, params: QueryPar
   return { personas: personas as unknown as JsonValue[] };
 }
 
-/** The cluster named `name`, or the first one known; `not_found` when there is none. */
+/**
+ * The cluster named `name`, or the first one known; `not_found` when there is none. Its `addons`
+ * are a list of names, as dorgu's CLI decodes them (state keeps them as published).
+ */
 export function clusterQuery(sources: Sources, tenant: string, params: QueryParams): JsonObject {
   const name = optionalString(params, "name");
   const cluster = sources.state.cluster(tenant, name);
@@ -79,7 +83,7 @@ export function clusterQuery(sources: Sources, tenant: string, params: QueryPara
       name === undefined ? "no cluster is known yet" : `no cluster "${name}"`,
     );
   }
-  return cluster as unknown as JsonObject;
+  return { ...cluster, addons: addonNames(cluster.addons) } as unknown as JsonObject;
 }
 
 /**
