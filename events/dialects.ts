@@ -138,6 +138,25 @@ export function dorguTopicOf(type: string): string | null {
 }
 
 /**
+ * The namespace of an event as dorgu sees it and filters on it: the payload's `namespace` (where
+ * dorgu's operator puts it), else the event's own.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { dorguNamespace } from "./dialects.ts";
+ * assert.equal(dorguNamespace({ namespace: "a", payload: { namespace: "b" } }), "b");
+ * assert.equal(dorguNamespace({ namespace: "a", payload: {} }), "a");
+ * ```
+ */
+export function dorguNamespace(
+  event: { readonly namespace?: string; readonly payload: JsonObject },
+): string | undefined {
+  const namespace = event.payload.namespace;
+  return typeof namespace === "string" ? namespace : event.namespace;
+}
+
+/**
  * Addons as dorgu reads them, a list of names: strings stay, objects give their `name`, anything
  * else is left out. What was published is kept as published (history, `request state`).
  *

@@ -38,6 +38,8 @@ const log = getLogger(["herald", "client"]);
 export interface ClientSubscription extends Subscription<Client> {
   readonly dialect: Dialect;
   readonly name: string;
+  /** A dorgu subscription's namespace filter, on dorgu's namespace of the event. */
+  readonly dorguNamespace: string | null;
 }
 
 let nextClientId = 1;

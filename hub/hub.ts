@@ -5,7 +5,7 @@
  */
 
 import { type Disconnect, LAG_REASONS } from "../events/codes.ts";
-import { type Dialect, encodeIn } from "../events/dialects.ts";
+import { type Dialect, dorguNamespace, encodeIn } from "../events/dialects.ts";
 import { encodeEventFrame, type EventInput, type HeraldEvent } from "../events/envelope.ts";
 import type { SubscriptionFilter } from "../events/messages.ts";
 import type { TopicPattern } from "../events/topic.ts";
@@ -244,12 +244,15 @@ export class Hub implements BusReceiver {
       this.#removeAll(client);
     }
     const added = new Map<string, ClientSubscription>();
+    // dorgu filters on its namespace of the event (the payload's), not the envelope's.
+    const dorgu = view.dialect === "dorgu";
     for (const topic of topics) {
       const subscription: ClientSubscription = {
         owner: client,
         topic,
         appId: filter.appId ?? null,
-        namespace: filter.namespace ?? null,
+        namespace: dorgu ? null : filter.namespace ?? null,
+        dorguNamespace: dorgu ? filter.namespace ?? null : null,
         userId: filter.userId ?? null,
         sessionId: filter.sessionId ?? null,
         dialect: view.dialect,
@@ -417,6 +420,20 @@ export class Hub implements BusReceiver {
       ...this.#resumeDeps,
       deliveryOf: ({ event, frame }: StoredEvent) => deliveryOf(event, frame, view.dialect),
     };
+    if (view.dialect === "dorgu" && filter.namespace !== undefined) {
+      const { namespace, ...rest } = filter;
+      const inNamespace = (event: HeraldEvent) => dorguNamespace(event) === namespace;
+      await resume(
+        { ...deps, matches: inNamespace },
+        client,
+        topics,
+        rest,
+        since,
+        announce,
+        delivered,
+      );
+      return { state: "subscribed" };
+    }
     await resume(deps, client, topics, filter, since, announce, delivered);
     return { state: "subscribed" };
   }
@@ -520,6 +537,10 @@ export class Hub implements BusReceiver {
     index.match(event, (subscription) => {
       const client = subscription.owner;
       const dialect = subscription.dialect;
+      if (
+        subscription.dorguNamespace !== null &&
+        dorguNamespace(event) !== subscription.dorguNamespace
+      ) return;
       if (client.lastEventNo[dialect] === eventNo) return;
       client.lastEventNo[dialect] = eventNo;
       client.route(deliveries[dialect] ??= deliveryOf(event, frame, dialect));
