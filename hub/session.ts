@@ -25,6 +25,7 @@ import type { Clock } from "./clock.ts";
 import type { Hub } from "./hub.ts";
 import type { ResumeOutcome } from "./resume.ts";
 import type { Metrics } from "./metrics.ts";
+import { userScoped } from "./principal.ts";
 import { TokenBucket } from "./rate_limit.ts";
 
 /** Limits on what one client may send. */
@@ -124,7 +125,16 @@ export class Session {
         client.reply(encodePong(requestId), "pong");
         return;
       case "subscribe": {
-        const { view, filter } = message;
+        const { view } = message;
+        const filter = userScoped(client.principal, message.filter);
+        if (filter === null) {
+          this.#fail({
+            code: ERROR_CODES.forbidden,
+            message: "this credential may only subscribe to its own user id",
+            ...requestIdOf(message),
+          });
+          return;
+        }
         if (message.since !== undefined) {
           this.#resume(view, filter, message.since, requestId);
           return;

@@ -123,11 +123,23 @@ Deno.test("dorgu: the namespace in the subscribe's payload filters", () =>
       requestId: "1",
       payload: { namespace: "production" },
     });
-    const [, last] = await publishSeqs(hub, [personaStaging, personaUpdated]);
+    const [first, last] = await publishSeqs(hub, [personaStaging, personaUpdated]);
     const [event] = await dorgu.waitForEvents(1);
     assert.equal(event!.seq, last);
     assert.equal(dorgu.events.length, 1);
     assert.equal(event!.payload.namespace, "production");
+    // The same filter on resume: of the two events after the cursor, one is replayed.
+    await using resumed = await TestClient.connect(hub.wsUrl);
+    const reply = await resumed.request({
+      type: "subscribe",
+      topic: "personas",
+      requestId: "2",
+      payload: { namespace: "staging" },
+      since: `${first!.split("-")[0]}-0`,
+    });
+    assert.deepEqual([reply.payload.recovered, reply.payload.replayed], [true, 1]);
+    const [replayed] = await resumed.waitForEvents(1);
+    assert.deepEqual([replayed!.seq, replayed!.payload.name], [first, "api"]);
   }));
 
 Deno.test("mixed hub: Norn, Herald and dorgu clients each get their own shape of the same events", () =>
@@ -247,9 +259,7 @@ Deno.test("streamspace: ?user_id= and ?session_id= get their sessions' events in
       user1.texts[0]!,
       new RegExp(
         '^\\{"type":"session.created","sessionId":"user1-firefox","userId":"user1",' +
-          `"timestamp":"${ISO}","data":\\{"image":"firefox","state":"pending"\\},"seq":"${
-            created!
-          }"\\}$`,
+          `"timestamp":"${ISO}","data":\\{"image":"firefox","state":"pending"\\},"seq":"${created!}"\\}$`,
       ),
     );
     assert.deepEqual(user1.events.map((frame) => frame.seq), [created, updated]);

@@ -10,7 +10,7 @@ import { decodeFilter, FILTER_FIELDS, type SubscriptionFilter } from "../../even
 import { parseTopic, type TopicPattern } from "../../events/topic.ts";
 import type { Client } from "../../hub/client.ts";
 import type { Hub } from "../../hub/hub.ts";
-import type { Principal } from "../../hub/principal.ts";
+import { type Principal, userScoped } from "../../hub/principal.ts";
 import { encodeResumed } from "../../hub/session.ts";
 import type { Access, Authenticator } from "../auth.ts";
 import type { Config } from "../config.ts";
@@ -132,5 +132,9 @@ export async function admitStream(
   if (typeof initial === "string") return httpError("bad_request", initial);
   const authentication = await auth.authenticate(request, access);
   if (!authentication.ok) return refuse(authentication.refusal);
-  return { initial, principal: authentication.principal };
+  const filter = userScoped(authentication.principal, initial.filter);
+  if (filter === null) {
+    return httpError("forbidden", "this credential may only subscribe to its own user id");
+  }
+  return { initial: { ...initial, filter }, principal: authentication.principal };
 }
