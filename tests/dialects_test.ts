@@ -27,6 +27,14 @@ const personaUpdated = {
   type: "persona.updated",
   payload: { namespace: "production", name: "nginx", phase: "Degraded", health: "Unhealthy" },
 };
+/** `personaUpdated` as dorgu's `personas` subscribers read its payload. */
+const NGINX_DEGRADED = {
+  eventType: "updated",
+  namespace: "production",
+  name: "nginx",
+  phase: "Degraded",
+  health: "Unhealthy",
+};
 const personaStaging = {
   type: "persona.created",
   payload: { namespace: "staging", name: "api", phase: "Pending" },
@@ -44,29 +52,27 @@ async function withHub(run: (hub: TestHub) => Promise<void>): Promise<void> {
   await run(hub);
 }
 
+/** The reply to `requestId` among `texts` is dorgu's operator shape for `personas`, exactly. */
+function assertDorguReply(texts: string[], requestId: string, status: string): void {
+  const reply = texts.find((text) => text.includes(`"requestId":"${requestId}"`));
+  assert.match(
+    reply ?? "(none)",
+    new RegExp(
+      `^\\{"type":"response","topic":"personas","requestId":"${requestId}",` +
+        `"payload":\\{"status":"${status}","topic":"personas"\\},"timestamp":"${ISO}"\\}$`,
+    ),
+  );
+}
+
 Deno.test("dorgu: the subscribe reply is the operator's shape, byte for byte", () =>
   withHub(async (hub) => {
     await using dorgu = await rawClient(hub.wsUrl);
     dorgu.send(DORGU_SUBSCRIBE_PERSONAS);
     await dorgu.reply("1796272139903631786");
-    const reply = dorgu.texts.find((text) => text.includes("1796272139903631786"))!;
-    assert.match(
-      reply,
-      new RegExp(
-        '^\\{"type":"response","topic":"personas","requestId":"1796272139903631786",' +
-          `"payload":\\{"status":"subscribed","topic":"personas"\\},"timestamp":"${ISO}"\\}$`,
-      ),
-    );
+    assertDorguReply(dorgu.texts, "1796272139903631786", "subscribed");
     dorgu.send('{"type":"unsubscribe","topic":"personas","requestId":"2"}');
     await dorgu.reply("2");
-    const unsubscribed = dorgu.texts.find((text) => text.includes('"requestId":"2"'))!;
-    assert.match(
-      unsubscribed,
-      new RegExp(
-        '^\\{"type":"response","topic":"personas","requestId":"2",' +
-          `"payload":\\{"status":"unsubscribed","topic":"personas"\\},"timestamp":"${ISO}"\\}$`,
-      ),
-    );
+    assertDorguReply(dorgu.texts, "2", "unsubscribed");
   }));
 
 Deno.test("dorgu: events of the mapped types arrive in dorgu's shape, and nothing else", () =>
@@ -84,13 +90,7 @@ Deno.test("dorgu: events of the mapped types arrive in dorgu's shape, and nothin
       {
         type: "event",
         topic: "personas",
-        payload: {
-          eventType: "updated",
-          namespace: "production",
-          name: "nginx",
-          phase: "Degraded",
-          health: "Unhealthy",
-        },
+        payload: NGINX_DEGRADED,
       },
       {
         type: "event",
@@ -161,13 +161,7 @@ Deno.test("mixed hub: Norn, Herald and dorgu clients each get their own shape of
     assert.deepEqual(dorgu.events[0], {
       type: "event",
       topic: "personas",
-      payload: {
-        eventType: "updated",
-        namespace: "production",
-        name: "nginx",
-        phase: "Degraded",
-        health: "Unhealthy",
-      },
+      payload: NGINX_DEGRADED,
       timestamp: nornFrame.timestamp,
       seq: persona,
     });
