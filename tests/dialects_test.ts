@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { SseReader } from "./_sse.ts";
 import { type Frame, openTestHub, publishSeqs, TestClient, type TestHub } from "./_harness.ts";
 
 /** dorgu's CLI subscribe, exactly as it sends it (`dorgu watch personas`). */
@@ -335,4 +336,30 @@ Deno.test("resume in a dialect: dorgu and StreamSpace clients get their own shap
     const [live] = await publishSeqs(hub, { ...sessionEvents[0], type: "session.state.changed" });
     await streamspace.waitForFrame((frame) => frame.seq === live, "the live event");
     assert.equal(streamspace.events.at(-1)!.data.image, "firefox");
+  }));
+
+Deno.test("streamspace: /events/stream?session_id= streams StreamSpace frames, resumable by Last-Event-ID", () =>
+  withHub(async (hub) => {
+    const [created, updated] = await publishSeqs(hub, [
+      sessionEvents[0],
+      { ...sessionEvents[0], type: "session.updated", payload: { state: "running" } },
+      sessionEvents[2],
+    ]);
+    const stream = await SseReader.open(`${hub.url}/events/stream?session_id=user1-firefox`, {
+      "last-event-id": created!,
+    });
+    try {
+      const [event] = await stream.waitForEvents(1);
+      assert.deepEqual([event!.event, event!.id], ["session.updated", updated]);
+      assert.deepEqual(event!.data, {
+        type: "session.updated",
+        sessionId: "user1-firefox",
+        userId: "user1",
+        timestamp: event!.data.timestamp,
+        data: { state: "running" },
+        seq: updated,
+      });
+    } finally {
+      await stream.close();
+    }
   }));
