@@ -420,21 +420,22 @@ export class Hub implements BusReceiver {
       ...this.#resumeDeps,
       deliveryOf: ({ event, frame }: StoredEvent) => deliveryOf(event, frame, view.dialect),
     };
-    if (view.dialect === "dorgu" && filter.namespace !== undefined) {
-      const { namespace, ...rest } = filter;
+    const { namespace, ...others } = filter;
+    if (view.dialect === "dorgu" && namespace !== undefined) {
+      // As live: dorgu's namespace of the event (the payload's), not the envelope's.
       const inNamespace = (event: HeraldEvent) => dorguNamespace(event) === namespace;
       await resume(
         { ...deps, matches: inNamespace },
         client,
         topics,
-        rest,
+        others,
         since,
         announce,
         delivered,
       );
-      return { state: "subscribed" };
+    } else {
+      await resume(deps, client, topics, filter, since, announce, delivered);
     }
-    await resume(deps, client, topics, filter, since, announce, delivered);
     return { state: "subscribed" };
   }
 

@@ -9,7 +9,7 @@ import { ERROR_CODES } from "../events/codes.ts";
 import { addonNames } from "../events/dialects.ts";
 import type { HeraldEvent } from "../events/envelope.ts";
 import { isJsonObject, type JsonObject, type JsonValue, quoted } from "../events/json.ts";
-import { decodeFilter, matchesFilter } from "../events/messages.ts";
+import { decodeFilter, FILTER_FIELDS, matchesFilter } from "../events/messages.ts";
 import { parseTopic, topicMatches } from "../events/topic.ts";
 import type { Client } from "../hub/client.ts";
 import { formatCursor, type History } from "../hub/history/history.ts";
@@ -88,7 +88,7 @@ export function clusterQuery(sources: Sources, tenant: string, params: QueryPara
 
 /**
  * Retained events after `since` (or the oldest retained), matching `topic` (default `*`) and
- * `filter` ({appId, namespace}), at most `limit` (capped by `HERALD_HISTORY_READ_LIMIT`).
+ * `filter` ({appId, namespace, userId, sessionId}), at most `limit` (capped by `HERALD_HISTORY_READ_LIMIT`).
  */
 export async function historyQuery(
   sources: Sources,
@@ -104,9 +104,7 @@ export async function historyQuery(
   }
   const filter = decodeFilter(
     params.filter ?? Object.fromEntries(
-      (["appId", "namespace"] as const).flatMap((key) =>
-        params[key] === undefined ? [] : [[key, params[key]]]
-      ),
+      FILTER_FIELDS.flatMap((key) => params[key] === undefined ? [] : [[key, params[key]]]),
     ),
   );
   if (!filter.ok) throw new RequestError(ERROR_CODES.badMessage, filter.message);

@@ -270,6 +270,12 @@ Deno.test("streamspace: ?user_id= and ?session_id= get their sessions' events in
       ["user1", "user1-chrome", updated],
     ]);
     assert.deepEqual(native.events[0]!.payload, sessionEvents[0]!.payload);
+    // History filters on them too, and keeps them in the stored frames.
+    const history = await (await fetch(`${hub.url}/history?userId=user1`)).json();
+    assert.deepEqual(history.events.map((event: Frame) => [event.sessionId, event.seq]), [
+      ["user1-firefox", created],
+      ["user1-chrome", updated],
+    ]);
   }));
 
 Deno.test("streamspace: a bad user_id or both spellings is 400 and opens nothing", () =>
@@ -363,3 +369,25 @@ Deno.test("streamspace: /events/stream?session_id= streams StreamSpace frames, r
       await stream.close();
     }
   }));
+
+Deno.test("resume in a dialect from a durable (KV) history: user and session survive the store", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "herald-kv-" });
+  try {
+    await using hub = await openTestHub({
+      HERALD_HISTORY: "kv",
+      HERALD_KV_PATH: `${dir}/history.sqlite`,
+    });
+    const [first, second] = await publishSeqs(hub, sessionEvents);
+    await using user1 = await TestClient.connect(`${hub.wsUrl}?user_id=user1&since=${first}`);
+    const [event] = await user1.waitForEvents(1);
+    assert.deepEqual([event!.type, event!.userId, event!.sessionId, event!.data, event!.seq], [
+      "session.updated",
+      "user1",
+      "user1-chrome",
+      { n: 2 },
+      second,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
