@@ -39,12 +39,12 @@ const PUBLISHER = new URL("./publisher.ts", import.meta.url);
 
 /**
  * Herald's settings for every run: its defaults (the harness adds JSON logs and a token), except
- * the connection caps: every benchmark client comes from 127.0.0.1, and the largest run holds
- * 10,000 connections, which is the default cap.
+ * the connection caps: every load client connects from loopback, one address, in numbers past
+ * the per-address default.
  */
 export const HERALD_ENV: Record<string, string> = {
-  HERALD_MAX_CONNECTIONS: "100000",
-  HERALD_MAX_CONNECTIONS_PER_IP: "100000",
+  HERALD_MAX_CONNECTIONS: "1000000",
+  HERALD_MAX_CONNECTIONS_PER_IP: "1000000",
 };
 
 /**
