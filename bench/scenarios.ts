@@ -70,7 +70,7 @@ export const FULL: Sizes = {
   payloads: [64, 2048],
   seconds: 4,
   warmupSeconds: 1,
-  knee: { clients: 1000, startRate: 40, factor: 1.25, maxRate: 2000, stepSeconds: 1.5, p99Ms: 50 },
+  knee: { clients: 1000, startRate: 20, factor: 1.25, maxRate: 2000, stepSeconds: 1.5, p99Ms: 50 },
   targeted: { big: { clients: 10_000, apps: 1000 }, small: { clients: 100, apps: 10 }, rate: 500 },
   idleTopics: { clients: 1000, topics: 100 },
   slow: { clients: 200, stalledShare: 0.1, payloadBytes: 8192, rate: 100, seconds: 15 },
