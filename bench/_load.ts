@@ -384,8 +384,33 @@ export class LoadSession {
     }
   }
 
-  /** Publishes `load` (after its warm-up) and measures it. */
+  /** Publishes `load` (after its warm-up) and measures it; a failure says how the server ended. */
   async measure(load: Load): Promise<LoadResult> {
+    try {
+      return await this.#measure(load);
+    } catch (error) {
+      throw new Error(
+        `${error instanceof Error ? error.message : error}${await this.#serverEnd()}`,
+      );
+    }
+  }
+
+  /** How a server that is gone ended, with its last log lines; empty while every one runs. */
+  async #serverEnd(): Promise<string> {
+    for (const server of this.#servers) {
+      const status = await Promise.race([
+        server.child.status,
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 100)),
+      ]);
+      if (status !== null) {
+        return `\nThe ${this.target} server exited (code ${status.code}, signal ${status.signal}):\n` +
+          server.logs.slice(-15).join("\n");
+      }
+    }
+    return "";
+  }
+
+  async #measure(load: Load): Promise<LoadResult> {
     const publisher = this.#publisher;
     if (publisher === null) throw new Error("This session was opened without a publisher");
     const options: LoadOptions = { ...this.shape, ...load };
