@@ -39,7 +39,7 @@ export function renderGenerated(results: Results, verdicts: Verdicts, run: RunIn
   load average ${machine.load} at the start
 - Runtimes: Deno ${machine.deno} (V8 ${machine.v8}) for Herald and the floor; Node ${machine.node}
   for the peers (${machine.peers})
-- Every figure is the median over the rounds, with the range in brackets; "Herald vs" is the
+- Every figure is the median over the rounds, with the range in parentheses; "Herald vs" is the
   median of the per-round ratios (higher is better for throughput and the knee, lower for
   latency, CPU and memory).
 ${
