@@ -21,7 +21,10 @@ import { RedisHistory } from "./hub/history/redis.ts";
 import { Hub } from "./hub/hub.ts";
 import { Metrics } from "./hub/metrics.ts";
 import { type App, createApp } from "./server/app.ts";
-import { PublishTokenAuth } from "./server/auth.ts";
+import { type Authenticator, createAuthenticator, PublishTokenAuth } from "./server/auth.ts";
+import { RequestError } from "./hub/errors.ts";
+import { readsAll } from "./hub/principal.ts";
+import type { RequestHandler } from "./hub/session.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
 import { debugRequests } from "./server/debug.ts";
 import { IsolateRoll, parallelIsolates } from "./server/isolates.ts";
@@ -86,6 +89,21 @@ export interface Overrides {
   readonly bus?: Bus;
   /** This node's id; must be the one the bus was built with. */
   readonly node?: string;
+  /** The auth seam (see {@linkcode createAuthenticator}); the publish token's when absent. */
+  readonly auth?: Authenticator;
+}
+
+/** A request topic over live state or history answers only a principal that reads all. */
+function readingAll(handler: RequestHandler): RequestHandler {
+  return (client, payload) => {
+    if (!readsAll(client.principal)) {
+      throw new RequestError(
+        "forbidden",
+        "reading state and history needs scope subscribe:*, control or admin",
+      );
+    }
+    return handler(client, payload);
+  };
 }
 
 /**
@@ -128,14 +146,19 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
     quietMax: config.historySize,
   });
   const sources = { state, history };
-  const requests = requestHandlers(sources, config.historyReadLimit);
+  const requests = new Map(
+    [...requestHandlers(sources, config.historyReadLimit)].map(([topic, handler]) => [
+      topic,
+      readingAll(handler),
+    ]),
+  );
   // Test-only request topics (HERALD_DEBUG_HOOKS=1), never on by default.
   if (config.debugHooks) {
     for (const [topic, handler] of debugRequests(node)) requests.set(topic, handler);
   }
   // No log line may ever hold the token, whoever writes it.
   redactSecret(token);
-  const auth = new PublishTokenAuth(new SecretToken(token));
+  const auth = overrides.auth ?? new PublishTokenAuth(new SecretToken(token));
   return createApp({ config, node, hub, sources, metrics, clock, auth, requests });
 }
 
@@ -187,9 +210,27 @@ async function build(): Promise<{ config: Config; app: App }> {
       { reason: source.reason },
     );
   }
+  if (
+    config.auth === "none" && !["127.0.0.1", "::1", "[::1]", "localhost"].includes(config.hostname)
+  ) {
+    log.warning(
+      "HERALD_AUTH=none on {hostname}: anyone who reaches this port reads every event; set HERALD_AUTH=token or jwt (docs/security.md)",
+      { hostname: config.hostname },
+    );
+  }
+  let auth: Authenticator;
+  try {
+    auth = await createAuthenticator(config, token, systemClock);
+  } catch (error) {
+    log.error("Cannot start authentication: {reason}", {
+      reason: error instanceof Error ? error.message : "error",
+    });
+    await flushLogs();
+    Deno.exit(2);
+  }
   const node = crypto.randomUUID();
   const bus = await createBus(config, node);
-  const app = assemble(config, token, { bus, node });
+  const app = assemble(config, token, { bus, node, auth });
   await app.hub.start();
   return { config, app };
 }

@@ -115,6 +115,16 @@ export class Metrics {
     "herald_messages_received_total",
     "Control messages received from clients.",
   );
+  readonly authRefusals = new Counter(
+    "herald_auth_refusals_total",
+    "Requests and connections the auth seam refused, by code (unauthorized, forbidden).",
+    "code",
+  );
+  readonly limitRefusals = new Counter(
+    "herald_limit_refusals_total",
+    "Requests refused by a limit, by limit (connections_total, connections_per_ip, connections_per_tenant, publish_rate, upgrade_rate).",
+    "limit",
+  );
   readonly errorsSent = new Counter(
     "herald_errors_total",
     "Error replies sent to clients and publish requests rejected, by code.",

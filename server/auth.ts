@@ -6,12 +6,27 @@
  *
  * Contract: `authenticate` never throws for bad credentials (it refuses); a refusal carries the
  * HTTP error code and message to answer with. It may be asynchronous (a token file, a JWT key
- * fetched once). Its first implementation is {@linkcode PublishTokenAuth}.
+ * fetched once). `HERALD_AUTH` picks the implementation ({@linkcode createAuthenticator}):
+ * {@linkcode PublishTokenAuth} (`none`), or {@linkcode CredentialAuth} over a tokens file
+ * (`token`, `server/auth/tokens_file.ts`) or a JWT verifier (`jwt`, `server/auth/jwt.ts`).
+ * Where credentials are read from is `server/auth/credentials.ts`; scopes are
+ * `server/auth/scopes.ts`. No refusal, log line or metric label holds a presented credential.
  * @module
  */
 
+import type { Clock } from "../hub/clock.ts";
 import { DEFAULT_TENANT, type Principal, principal } from "../hub/principal.ts";
-import { bearerToken, type SecretToken } from "./token.ts";
+import {
+  agentKey,
+  BEARER_PROTOCOL_PREFIX,
+  bearerProtocol,
+  MAX_CREDENTIAL_LENGTH,
+  presentedToken,
+} from "./auth/credentials.ts";
+import { JwtVerifier } from "./auth/jwt.ts";
+import { TokensFile } from "./auth/tokens_file.ts";
+import type { Config } from "./config.ts";
+import { bearerToken, SecretToken } from "./token.ts";
 
 export { DEFAULT_TENANT, type Principal };
 
@@ -22,7 +37,9 @@ export type Access =
   /** `POST /events`. */
   | "publish"
   /** `/events/stream` and the REST reads. */
-  | "read";
+  | "read"
+  /** The agent endpoints: the credential comes in `X-Agent-API-Key` and needs scope `agent`. */
+  | "agent";
 
 /** Why a request is refused: the HTTP error code, message and challenge to answer with. */
 export interface Refusal {
@@ -40,10 +57,13 @@ export type Authentication =
 /** Turns a request into a principal, or refuses it. */
 export interface Authenticator {
   authenticate(request: Request, access: Access): Promise<Authentication>;
+  /** Stops watching files and fetching keys (tests build many). */
+  close?(): void;
 }
 
 const ANONYMOUS = principal(DEFAULT_TENANT, "anonymous", false);
 const PUBLISHER = principal(DEFAULT_TENANT, "publisher", true);
+const AGENT: Principal = { ...PUBLISHER, subject: "agent", may: { ...PUBLISHER.may, agent: true } };
 
 /**
  * Today's behaviour: one `default` tenant; anonymous readers and subscribers; the publish token
@@ -89,8 +109,19 @@ export class PublishTokenAuth implements Authenticator {
             challenge: 'Bearer realm="herald"',
           },
         };
+      case "agent":
+        if (this.#token.matches(agentKey(request))) return { ok: true, principal: AGENT };
+        return {
+          ok: false,
+          refusal: {
+            code: "unauthorized",
+            message: "agents need X-Agent-API-Key: <publish token>",
+          },
+        };
       case "connect": {
-        const presented = bearerToken(request) ?? new URL(request.url).searchParams.get("token");
+        const presented = bearerToken(request) ??
+          bearerProtocol(request)?.slice(BEARER_PROTOCOL_PREFIX.length) ??
+          new URL(request.url).searchParams.get("token");
         if (presented === null) return { ok: true, principal: ANONYMOUS };
         if (this.#token.matches(presented)) return { ok: true, principal: PUBLISHER };
         return {
@@ -98,6 +129,123 @@ export class PublishTokenAuth implements Authenticator {
           refusal: { code: "unauthorized", message: "the token presented is not valid" },
         };
       }
+    }
+  }
+}
+
+/** Checks one presented credential: its principal, or the refusal message. */
+export type Verify = (token: string) => Promise<Principal | string> | Principal | string;
+
+const CHALLENGE = 'Bearer realm="herald"';
+
+/**
+ * `token` and `jwt` modes: every request but `/health`, `/ready` and `/metrics` needs a
+ * credential (`Authorization: Bearer`, the `bearer.<token>` subprotocol, `?token=`; for
+ * agents `X-Agent-API-Key`). Publishing needs a `publish:` scope, agents the `agent` scope.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CredentialAuth } from "./auth.ts";
+ * import { principal } from "../hub/principal.ts";
+ * const auth = new CredentialAuth((token) =>
+ *   token === "reader-token-0123456789" ? principal("acme", "dash", false) : "unknown token"
+ * );
+ * const read = (url: string) => auth.authenticate(new Request(url), "read");
+ * const ok = await read("http://hub/state?token=reader-token-0123456789");
+ * assert.ok(ok.ok && ok.principal.tenant === "acme");
+ * const anonymous = await read("http://hub/state");
+ * assert.ok(!anonymous.ok && anonymous.refusal.code === "unauthorized");
+ * const publish = await auth.authenticate(
+ *   new Request("http://hub/events?token=reader-token-0123456789"), "publish");
+ * assert.ok(!publish.ok && publish.refusal.code === "forbidden");
+ * ```
+ */
+export class CredentialAuth implements Authenticator {
+  readonly #verify: Verify;
+  readonly #close: () => void;
+
+  constructor(verify: Verify, close: () => void = () => {}) {
+    this.#verify = verify;
+    this.#close = close;
+  }
+
+  async authenticate(request: Request, access: Access): Promise<Authentication> {
+    const presented = access === "agent" ? agentKey(request) : presentedToken(request);
+    if (presented === null) {
+      return refused(
+        "unauthorized",
+        access === "agent"
+          ? "agents need X-Agent-API-Key: <token with scope agent>"
+          : "this hub needs a credential: Authorization: Bearer <token>, ?token= or the WebSocket subprotocol bearer.<token>",
+      );
+    }
+    if (presented.length > MAX_CREDENTIAL_LENGTH) {
+      return refused("unauthorized", "the token presented is not valid");
+    }
+    const verified = await this.#verify(presented);
+    if (typeof verified === "string") return refused("unauthorized", verified);
+    if (access === "publish" && !verified.may.publish) {
+      return refused("forbidden", "this credential has no publish: scope");
+    }
+    if (access === "agent" && !verified.may.agent) {
+      return refused("forbidden", "this credential has no agent scope");
+    }
+    return { ok: true, principal: verified };
+  }
+
+  close(): void {
+    this.#close();
+  }
+}
+
+function refused(code: Refusal["code"], message: string): Authentication {
+  return {
+    ok: false,
+    refusal: code === "unauthorized" ? { code, message, challenge: CHALLENGE } : { code, message },
+  };
+}
+
+/**
+ * The authenticator `HERALD_AUTH` names. `token` loads the tokens file (refusing to start when
+ * it is bad) and watches it; `jwt` builds the verifier of the configured key.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createAuthenticator, PublishTokenAuth } from "./auth.ts";
+ * import { loadConfig } from "./config.ts";
+ * import { systemClock } from "../hub/clock.ts";
+ * const auth = await createAuthenticator(loadConfig({}), "0123456789abcdef", systemClock);
+ * assert.ok(auth instanceof PublishTokenAuth);
+ * ```
+ */
+export async function createAuthenticator(
+  config: Config,
+  publishToken: string,
+  clock: Clock,
+  fetcher?: typeof fetch,
+): Promise<Authenticator> {
+  switch (config.auth) {
+    case "none":
+      return new PublishTokenAuth(new SecretToken(publishToken));
+    case "token": {
+      const file = new TokensFile(config.tokensFile!, config.tokensFileMaxBytes);
+      if (!await file.reload()) {
+        throw new Error(`HERALD_TOKENS_FILE ${config.tokensFile} is not usable (see the log)`);
+      }
+      file.watch();
+      return new CredentialAuth(
+        (token) => file.lookup(token) ?? "the token presented is not valid",
+        () => file.close(),
+      );
+    }
+    case "jwt": {
+      const verifier = await JwtVerifier.create(config, clock, fetcher);
+      return new CredentialAuth(async (token) => {
+        const outcome = await verifier.verify(token);
+        return outcome.ok ? outcome.principal : outcome.message;
+      });
     }
   }
 }

@@ -9,11 +9,12 @@ import { decodeFilter, type SubscriptionFilter } from "../../events/messages.ts"
 import { parseTopic, type TopicPattern } from "../../events/topic.ts";
 import type { Client } from "../../hub/client.ts";
 import type { Hub } from "../../hub/hub.ts";
-import type { Principal } from "../../hub/principal.ts";
+import { patternWithin, type Principal } from "../../hub/principal.ts";
 import { encodeResumed } from "../../hub/session.ts";
-import type { Access, Authenticator } from "../auth.ts";
+import type { Metrics } from "../../hub/metrics.ts";
+import type { Access, Authenticator, Refusal } from "../auth.ts";
 import type { Config } from "../config.ts";
-import { refuse } from "../errors.ts";
+import { refuse as refusalResponse } from "../errors.ts";
 import { originAllowed } from "../origin.ts";
 import { httpError } from "../responses.ts";
 
@@ -84,7 +85,12 @@ export async function admitStream(
   config: Pick<Config, "allowedOrigins" | "maxSubscriptions">,
   auth: Authenticator,
   access: Access,
+  metrics?: Metrics,
 ): Promise<Response | { initial: InitialSubscriptions; principal: Principal }> {
+  const refuse = (refusal: Refusal) => {
+    metrics?.authRefusals.incLabel(refusal.code);
+    return refusalResponse(refusal);
+  };
   if (!originAllowed(request.headers.get("origin"), config.allowedOrigins)) {
     return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
   }
@@ -92,5 +98,19 @@ export async function admitStream(
   if (typeof initial === "string") return httpError("bad_request", initial);
   const authentication = await auth.authenticate(request, access);
   if (!authentication.ok) return refuse(authentication.refusal);
-  return { initial, principal: authentication.principal };
+  const who = authentication.principal;
+  const granted = who.may.subscribe;
+  if (initial.implicit && !granted.includes("*")) {
+    // No topic asked for: everything this credential may read, rather than `*`.
+    const topics = granted.map((pattern) => parseTopic(pattern)!);
+    return { initial: { ...initial, topics, implicit: false }, principal: who };
+  }
+  const outside = initial.topics.find((topic) => !patternWithin(topic, granted));
+  if (outside !== undefined) {
+    return refuse({
+      code: "forbidden",
+      message: `topic "${outside.topic}" is outside this credential's subscribe scopes`,
+    });
+  }
+  return { initial, principal: who };
 }
