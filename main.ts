@@ -91,6 +91,8 @@ export interface Overrides {
   readonly node?: string;
   /** The auth seam (see {@linkcode createAuthenticator}); the publish token's when absent. */
   readonly auth?: Authenticator;
+  /** The metrics the auth seam counts into, when it was built beforehand. */
+  readonly metrics?: Metrics;
 }
 
 /** A request topic over live state or history answers only a principal that reads all. */
@@ -118,7 +120,7 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
   const clock = overrides.clock ?? systemClock;
   const node = overrides.node ?? crypto.randomUUID();
   const bus = overrides.bus ?? new MemoryBus(node);
-  const metrics = new Metrics();
+  const metrics = overrides.metrics ?? new Metrics();
   const history = createHistory(config, clock);
   const state = new LiveState({
     maxEntries: config.stateMaxEntries,
@@ -218,9 +220,10 @@ async function build(): Promise<{ config: Config; app: App }> {
       { hostname: config.hostname },
     );
   }
+  const metrics = new Metrics();
   let auth: Authenticator;
   try {
-    auth = await createAuthenticator(config, token, systemClock);
+    auth = await createAuthenticator(config, token, systemClock, { metrics });
   } catch (error) {
     log.error("Cannot start authentication: {reason}", {
       reason: error instanceof Error ? error.message : "error",
@@ -230,7 +233,7 @@ async function build(): Promise<{ config: Config; app: App }> {
   }
   const node = crypto.randomUUID();
   const bus = await createBus(config, node);
-  const app = assemble(config, token, { bus, node, auth });
+  const app = assemble(config, token, { bus, node, auth, metrics });
   await app.hub.start();
   return { config, app };
 }

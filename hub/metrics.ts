@@ -125,6 +125,11 @@ export class Metrics {
     "Requests refused by a limit, by limit (connections_total, connections_per_ip, connections_per_tenant, publish_rate, upgrade_rate).",
     "limit",
   );
+  readonly tokensFileReloads = new Counter(
+    "herald_tokens_file_reloads_total",
+    "Loads of HERALD_TOKENS_FILE, by outcome (ok, or failed: the previous tokens stayed).",
+    "outcome",
+  );
   readonly errorsSent = new Counter(
     "herald_errors_total",
     "Error replies sent to clients and publish requests rejected, by code.",
@@ -161,6 +166,9 @@ export class Metrics {
       this.errorsSent,
       this.resumes,
       this.statusUnchanged,
+      this.authRefusals,
+      this.limitRefusals,
+      this.tokensFileReloads,
     ];
     return [...counters, ...this.#gauges].map((metric) => metric.render()).join("\n") + "\n";
   }

@@ -15,6 +15,7 @@
  */
 
 import type { Clock } from "../hub/clock.ts";
+import type { Metrics } from "../hub/metrics.ts";
 import { DEFAULT_TENANT, type Principal, principal } from "../hub/principal.ts";
 import {
   agentKey,
@@ -224,13 +225,17 @@ export async function createAuthenticator(
   config: Config,
   publishToken: string,
   clock: Clock,
-  fetcher?: typeof fetch,
+  options: { fetch?: typeof fetch; metrics?: Metrics } = {},
 ): Promise<Authenticator> {
   switch (config.auth) {
     case "none":
       return new PublishTokenAuth(new SecretToken(publishToken));
     case "token": {
-      const file = new TokensFile(config.tokensFile!, config.tokensFileMaxBytes);
+      const file = new TokensFile(
+        config.tokensFile!,
+        config.tokensFileMaxBytes,
+        (ok) => options.metrics?.tokensFileReloads.incLabel(ok ? "ok" : "failed"),
+      );
       if (!await file.reload()) {
         throw new Error(`HERALD_TOKENS_FILE ${config.tokensFile} is not usable (see the log)`);
       }
@@ -241,7 +246,7 @@ export async function createAuthenticator(
       );
     }
     case "jwt": {
-      const verifier = await JwtVerifier.create(config, clock, fetcher);
+      const verifier = await JwtVerifier.create(config, clock, options.fetch);
       return new CredentialAuth(async (token) => {
         const outcome = await verifier.verify(token);
         return outcome.ok ? outcome.principal : outcome.message;

@@ -99,10 +99,13 @@ export class TokensFile {
   #onSignal: (() => void) | null = null;
   #debounce: ReturnType<typeof setTimeout> | undefined;
   #reloads: Promise<boolean> = Promise.resolve(true);
+  readonly #onReload: (ok: boolean) => void;
 
-  constructor(path: string, maxBytes: number) {
+  /** `onReload` hears the outcome of every load (for `/metrics`). */
+  constructor(path: string, maxBytes: number, onReload: (ok: boolean) => void = () => {}) {
     this.path = path;
     this.#maxBytes = maxBytes;
+    this.#onReload = onReload;
   }
 
   /** The principal a token stands for, or undefined. */
@@ -125,9 +128,11 @@ export class TokensFile {
     const problem = await this.#read();
     if (typeof problem === "string") {
       log.error("Kept the previous tokens: {path} {reason}", { path: this.path, reason: problem });
+      this.#onReload(false);
       return false;
     }
     this.#table = problem;
+    this.#onReload(true);
     log.info("Loaded {count} tokens from {path}", { count: problem.size, path: this.path });
     return true;
   }
