@@ -70,10 +70,10 @@ Deno.test("limits: connections per tenant on this node", async () => {
   const sse = await fetch(`${hub.url}/events/stream?token=${CI}`);
   assert.equal(sse.status, 429);
   await sse.body?.cancel();
-  await using globex = await TestClient.connect(`${hub.wsUrl}?token=${GLOBEX}`);
+  await using _globex = await TestClient.connect(`${hub.wsUrl}?token=${GLOBEX}`);
   await first.close();
   // The slot is released when the server sees the close.
-  await using again = await waitFor(
+  await using _again = await waitFor(
     () => TestClient.connect(`${hub.wsUrl}?token=${OTHER_CI}`).catch(() => null),
     "a slot after the first connection closed",
   );
@@ -97,14 +97,14 @@ Deno.test("limits: X-Forwarded-For names the client only behind a trusted proxy"
   const perIp = { HERALD_MAX_CONNECTIONS_PER_IP: "1" };
   {
     await using hub = await startAuthHub({ ...perIp, HERALD_TRUSTED_PROXIES: "127.0.0.1" });
-    await using a = await TestClient.connect(hub.wsUrl, { "x-forwarded-for": "203.0.113.1" });
-    await using b = await TestClient.connect(hub.wsUrl, { "x-forwarded-for": "203.0.113.2" });
+    await using _a = await TestClient.connect(hub.wsUrl, { "x-forwarded-for": "203.0.113.1" });
+    await using _b = await TestClient.connect(hub.wsUrl, { "x-forwarded-for": "203.0.113.2" });
     const same = await upgradeStatus(hub.wsUrl, { "x-forwarded-for": "198.51.100.7, 203.0.113.1" });
     assert.equal(same, 429, "the right-most untrusted hop is the client");
   }
   {
     await using hub = await startAuthHub(perIp);
-    await using a = await TestClient.connect(hub.wsUrl, { "x-forwarded-for": "203.0.113.1" });
+    await using _a = await TestClient.connect(hub.wsUrl, { "x-forwarded-for": "203.0.113.1" });
     const spoofed = await upgradeStatus(hub.wsUrl, { "x-forwarded-for": "203.0.113.2" });
     assert.equal(spoofed, 429, "an untrusted peer's header does not count");
   }
