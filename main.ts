@@ -35,6 +35,9 @@ import { loadPublishToken, SecretToken } from "./server/token.ts";
 import { requestHandlers } from "./state/queries.ts";
 import { LiveState } from "./state/state.ts";
 
+/** Addresses only this machine reaches: `HERALD_AUTH=none` is safe there. */
+const LOOPBACK_HOSTS = ["127.0.0.1", "::1", "[::1]", "localhost"];
+
 /** The history `HERALD_HISTORY` names. */
 export function createHistory(config: Config, clock: Clock): History {
   const retention = { maxEvents: config.historySize, ttlMs: config.historyTtlSeconds * 1000 };
@@ -225,9 +228,8 @@ async function build(): Promise<{ config: Config; app: App }> {
   try {
     auth = await createAuthenticator(config, token, systemClock, { metrics });
   } catch (error) {
-    log.error("Cannot start authentication: {reason}", {
-      reason: error instanceof Error ? error.message : "error",
-    });
+    const reason = error instanceof Error ? error.message : String(error);
+    log.error("Cannot start authentication: {reason}", { reason });
     await flushLogs();
     Deno.exit(2);
   }

@@ -91,9 +91,10 @@ export class JwksCache {
       this.#keys = createLocalJWKSet(jwks);
       this.#fetchedAt = this.#clock.now();
     } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
       log.warning("Could not fetch the JWKS from {url} ({reason}); keeping the cached keys", {
         url: this.#url,
-        reason: error instanceof Error ? error.message : "error",
+        reason,
       });
     }
   }

@@ -146,7 +146,7 @@ export class TokensFile {
       }
       text = await Deno.readTextFile(this.path);
     } catch (error) {
-      return `could not be read (${error instanceof Error ? error.name : "error"})`;
+      return `could not be read (${errorName(error)})`;
     }
     if (text.length > this.#maxBytes) return "grew past HERALD_TOKENS_FILE_MAX_BYTES";
     return parseTokensFile(text);
@@ -164,9 +164,10 @@ export class TokensFile {
     try {
       this.#watcher = Deno.watchFs(directory, { recursive: false });
     } catch (error) {
+      const reason = errorName(error);
       log.warning("Cannot watch {path} for changes ({reason}); reload with SIGHUP", {
         path: this.path,
-        reason: error instanceof Error ? error.name : "error",
+        reason,
       });
       return;
     }
@@ -196,4 +197,9 @@ export class TokensFile {
     }
     this.#watcher = null;
   }
+}
+
+/** An error's class name: never its message, which may quote the file. */
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
 }
