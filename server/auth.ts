@@ -24,7 +24,6 @@ import {
   MAX_CREDENTIAL_LENGTH,
   presentedToken,
 } from "./auth/credentials.ts";
-import { JwtVerifier } from "./auth/jwt.ts";
 import { TokensFile } from "./auth/tokens_file.ts";
 import type { Config } from "./config.ts";
 import { bearerToken, SecretToken } from "./token.ts";
@@ -246,6 +245,8 @@ export async function createAuthenticator(
       );
     }
     case "jwt": {
+      // jose is loaded only when jwt mode is chosen, so the other modes never pay for it.
+      const { JwtVerifier } = await import("./auth/jwt.ts");
       const verifier = await JwtVerifier.create(config, clock, options.fetch);
       return new CredentialAuth(async (token) => {
         const outcome = await verifier.verify(token);
