@@ -154,9 +154,12 @@ export class TokensFile {
 
   /** Reloads on SIGHUP and when the file (or its directory entry) changes. */
   watch(): void {
-    if (Deno.build.os !== "windows") {
-      this.#onSignal = () => void this.reload();
-      Deno.addSignalListener("SIGHUP", this.#onSignal);
+    try {
+      const onSignal = () => void this.reload();
+      Deno.addSignalListener("SIGHUP", onSignal);
+      this.#onSignal = onSignal;
+    } catch {
+      // No SIGHUP here (Windows, Deno Deploy): changes to the file still reload it.
     }
     const slash = this.path.lastIndexOf("/");
     const directory = slash === -1 ? "." : this.path.slice(0, slash) || "/";
