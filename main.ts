@@ -215,9 +215,7 @@ async function build(): Promise<{ config: Config; app: App }> {
       { reason: source.reason },
     );
   }
-  if (
-    config.auth === "none" && !["127.0.0.1", "::1", "[::1]", "localhost"].includes(config.hostname)
-  ) {
+  if (config.auth === "none" && !LOOPBACK_HOSTS.includes(config.hostname)) {
     log.warning(
       "HERALD_AUTH=none on {hostname}: anyone who reaches this port reads every event; set HERALD_AUTH=token or jwt (docs/security.md)",
       { hostname: config.hostname },

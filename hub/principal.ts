@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { SubscriptionFilter } from "../events/messages.ts";
 import { parseTopic, topicMatches, type TopicPattern } from "../events/topic.ts";
 
 /** What a principal may do. */
@@ -72,6 +73,34 @@ export function principal(tenant: string, subject: string, publish: boolean): Pr
     expiresAt: null,
     credential: publish ? "publish-token" : "anonymous",
   };
+}
+
+/**
+ * The filter a subscription of `who` runs with, or null when it may not have it (StreamSpace's
+ * user and session notifications). A user watches their own id (`subject`); a credential that may
+ * subscribe to every topic (`*`, as every credential in `none` mode may) or administer
+ * may watch any user of its tenant. A narrower credential's session filter is narrowed to its
+ * own user, so it cannot read another user's session by its id.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { principal, userScoped } from "./principal.ts";
+ * const may = { ...principal("acme", "user1", false).may, subscribe: ["session.*"] };
+ * const user1 = { ...principal("acme", "user1", false), may };
+ * assert.deepEqual(userScoped(user1, { userId: "user1" }), { userId: "user1" });
+ * assert.equal(userScoped(user1, { userId: "user2" }), null);
+ * assert.deepEqual(userScoped(user1, { sessionId: "s1" }), { sessionId: "s1", userId: "user1" });
+ * const reader = principal("acme", "anonymous", false);
+ * assert.deepEqual(userScoped(reader, { userId: "user2" }), { userId: "user2" });
+ * ```
+ */
+export function userScoped(who: Principal, filter: SubscriptionFilter): SubscriptionFilter | null {
+  const anyUser = who.may.admin || who.may.subscribe.includes("*");
+  if (anyUser) return filter;
+  if (filter.userId !== undefined) return filter.userId === who.subject ? filter : null;
+  if (filter.sessionId !== undefined) return { ...filter, userId: who.subject };
+  return filter;
 }
 
 /**
