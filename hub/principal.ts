@@ -78,7 +78,7 @@ export function principal(tenant: string, subject: string, publish: boolean): Pr
 /**
  * The filter a subscription of `who` runs with, or null when it may not have it (StreamSpace's
  * user and session notifications). A user watches their own id (`subject`); a credential that may
- * subscribe to every topic (`*`, as every credential in `none` mode may) or administer
+ * subscribe to every topic (`*`, as every credential in `none` mode may), holds `control` or administers
  * may watch any user of its tenant. A narrower credential's session filter is narrowed to its
  * own user, so it cannot read another user's session by its id.
  *
@@ -96,7 +96,8 @@ export function principal(tenant: string, subject: string, publish: boolean): Pr
  * ```
  */
 export function userScoped(who: Principal, filter: SubscriptionFilter): SubscriptionFilter | null {
-  const anyUser = who.may.admin || who.may.subscribe.includes("*");
+  // `control` reads other users' data within its tenant (issue 10's scopes).
+  const anyUser = who.may.admin || who.may.control || who.may.subscribe.includes("*");
   if (anyUser) return filter;
   if (filter.userId !== undefined) return filter.userId === who.subject ? filter : null;
   if (filter.sessionId !== undefined) return { ...filter, userId: who.subject };
