@@ -1,7 +1,7 @@
 /**
  * Zero cross-tenant delivery, randomized: two hub processes in `token` mode sharing one Redis bus
  * and one Redis history; many tenants with random topic patterns and filters over WebSocket and
- * SSE; events published by each tenant's own credential and by a control plane that names the
+ * SSE, in Herald's and StreamSpace's frames; events published by each tenant's own credential and by a control plane that names the
  * tenant per event, to either node; clients that drop and resume on the other node. Every
  * delivery is checked: right tenant, matching pattern and filter, each expected event exactly
  * once.
@@ -31,6 +31,7 @@ const TENANTS = Array.from({ length: 8 }, (_, index) => `tenant-${index}`);
 const TYPES = ["iso.alpha", "iso.beta.one", "iso.beta.two", "other.thing"];
 const PATTERNS = ["*", "iso.*", "iso.beta.*", "iso.alpha", "other.*", "iso.beta.two"];
 const APPS = ["app-0", "app-1", "app-2"];
+const USERS = ["user-0", "user-1"];
 const EVENTS = 1600;
 const PLANE = "control-plane-token-000000";
 
@@ -42,38 +43,48 @@ interface Sent {
   readonly tenant: string;
   readonly type: string;
   readonly appId: string;
+  readonly userId: string;
   readonly n: number;
 }
 
-/** A subscriber: what it asked for, and the events it received (by the `n` each carries). */
+/**
+ * A subscriber: what it asked for, and the event frames it received (each payload carries its
+ * tenant and `n`), whatever its dialect's frame.
+ */
 interface Watcher {
   readonly tenant: string;
   readonly pattern: string;
   readonly appId: string | null;
+  /** StreamSpace's `?user_id=`: the user filter, and StreamSpace's frames. */
+  readonly userId?: string;
   readonly label: string;
   received(): Frame[];
 }
 
+/** The payload of an event frame: Herald's `payload`, StreamSpace's `data`. */
+const payloadOf = (frame: Frame): Frame => frame.payload ?? frame.data;
+
 function matches(watcher: Watcher, event: Sent): boolean {
   return event.tenant === watcher.tenant &&
     topicMatches(parseTopic(watcher.pattern)!, event.type) &&
-    (watcher.appId === null || watcher.appId === event.appId);
+    (watcher.appId === null || watcher.appId === event.appId) &&
+    (watcher.userId === undefined || watcher.userId === event.userId);
 }
 
 /** Every delivery is of the watcher's tenant and matches it; nothing is missing or repeated. */
 function check(watcher: Watcher, sent: readonly Sent[]): void {
-  const frames = watcher.received();
+  const frames = watcher.received().map(payloadOf);
   for (const frame of frames) {
-    const origin = sent[frame.payload.n]!;
+    const origin = sent[frame.n]!;
     assert.equal(
-      frame.payload.tenant,
+      frame.tenant,
       watcher.tenant,
       `${watcher.label} got another tenant's event`,
     );
     assert.equal(origin.tenant, watcher.tenant, `${watcher.label} got event ${origin.n}`);
     assert.ok(matches(watcher, origin), `${watcher.label} got a non-matching event ${origin.n}`);
   }
-  const got = frames.map((frame) => frame.payload.n as number).sort((a, b) => a - b);
+  const got = frames.map((frame) => frame.n as number).sort((a, b) => a - b);
   const want = sent.filter((event) => matches(watcher, event)).map((event) => event.n);
   assert.deepEqual(got, want, `${watcher.label}: every matching event exactly once`);
 }
@@ -86,7 +97,7 @@ function query(token: string, pattern: string, appId: string | null): string {
 
 Deno.test({
   name:
-    `tenant isolation: random tenants, patterns and filters over WebSocket, SSE and resume on two nodes with Redis (seed ${SEED})`,
+    `tenant isolation: random tenants, patterns, filters and dialects over WebSocket, SSE and resume on two nodes with Redis (seed ${SEED})`,
   ignore: missing !== null,
   fn: async () => {
     const rand = random(SEED);
@@ -151,6 +162,26 @@ Deno.test({
           }
         }
       }
+      // One StreamSpace client per tenant: `?user_id=` picks the dialect and the user filter.
+      for (const tenant of TENANTS) {
+        const userId = pick(USERS);
+        const node = pick(nodes);
+        const label = `${tenant} StreamSpace ${userId}`;
+        const socket = await TestClient.connect(
+          `${node.wsUrl}?token=${reader(tenant)}&user_id=${userId}`,
+        );
+        await socket.request({ type: "ping", requestId: "ready" });
+        sockets.push(socket);
+        watchers.push({
+          tenant,
+          pattern: "*",
+          appId: null,
+          userId,
+          label,
+          // StreamSpace's frame: the payload is `data`, and there is no `payload`.
+          received: () => socket.events.map((frame) => ("payload" in frame ? {} : frame)),
+        });
+      }
       // One resumer per tenant: subscribed to everything, dropped halfway, resumed on the other
       // node from the last cursor it saw.
       const resumers = await Promise.all(TENANTS.map(async (tenant, index) => {
@@ -172,12 +203,14 @@ Deno.test({
               tenant: viaPlane ? pick(TENANTS) : own,
               type: pick(TYPES),
               appId: pick(APPS),
+              userId: pick(USERS),
               n: sent.length,
             };
             sent.push(event);
             return {
               type: event.type,
               appId: event.appId,
+              userId: event.userId,
               payload: { tenant: event.tenant, n: event.n },
               ...(viaPlane ? { tenant: event.tenant } : {}),
             };
