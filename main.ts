@@ -250,7 +250,7 @@ async function serveItself(config: Config, app: App): Promise<void> {
     },
   }, app.handler);
   onSignals(config, async () => {
-    app.drain();
+    await app.drain();
     await server.shutdown();
     await app.hub.bus.close();
     await app.hub.history.close();
@@ -268,7 +268,7 @@ function serveThroughDenoServe(config: Config, app: App): void {
   });
   // The first isolate to exit ends the process: exit once every isolate finished.
   onSignals(config, async () => {
-    app.drain();
+    await app.drain();
     await app.hub.bus.close();
     await app.hub.history.close();
   }, () => isolates.stopped());
