@@ -41,8 +41,13 @@ export interface App {
     request: Request,
     info?: Deno.ServeHandlerInfo,
   ) => Response | Promise<Response>;
-  /** Stops answering `/ready` with 200 and closes every client with 1001. */
-  drain(): void;
+  /**
+   * Stops answering `/ready` with 200, closes every client with 1001, and resolves once every
+   * connection has ended (its close frame went out and the client answered, or it went away), or
+   * after half of `HERALD_SHUTDOWN_TIMEOUT_MS`: exiting earlier could drop a close frame still
+   * queued, and the client would see a reset instead of 1001.
+   */
+  drain(): Promise<void>;
 }
 
 /** What the application is built from. */
@@ -60,6 +65,9 @@ export interface AppParts {
   /** The WebSocket `request` topics. */
   readonly requests: ReadonlyMap<string, RequestHandler>;
 }
+
+/** How often a drain looks whether every connection has ended. */
+const DRAIN_POLL_MS = 10;
 
 const APP_ROUTE = new URLPattern({ pathname: "/apps/:appId" });
 
@@ -291,9 +299,13 @@ export function createApp(parts: AppParts): App {
     hub,
     metrics,
     handler,
-    drain() {
+    async drain() {
       draining = true;
       hub.closeAll(DISCONNECT.shutdown);
+      const deadline = clock.now() + config.shutdownTimeoutMs / 2;
+      while (connections.total > 0 && clock.now() < deadline) {
+        await clock.sleep(DRAIN_POLL_MS);
+      }
     },
   };
 }

@@ -57,7 +57,7 @@ export function startTestHub(
   const port = server.addr.port;
   const url = `http://127.0.0.1:${port}`;
   const close = async () => {
-    app.drain();
+    await app.drain();
     await server.shutdown();
     overrides.auth?.close?.();
   };
