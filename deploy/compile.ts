@@ -24,12 +24,13 @@ export const ENTRYPOINT = "main.ts";
 /**
  * Files and directories embedded besides the module graph (`--include`). Everything the hub
  * needs at run time must be reached through an import or listed here: the binary runs from
- * any directory and never reads its assets relative to the working directory. `web/dist/` is
- * the built dashboard (`server/dashboard.ts` reads it relative to its own module).
+ * any directory and never reads its assets relative to the working directory. The dashboard
+ * needs no entry: its build is a module (`web/dist/dashboard.ts`) that `server/dashboard.ts`
+ * imports.
  */
-export const INCLUDES: readonly string[] = ["web/dist/"];
+export const INCLUDES: readonly string[] = [];
 
-/** Path the dashboard is served on (see {@linkcode INCLUDES}); the binary tests fetch it. */
+/** Path the dashboard is served on; the binary tests fetch it. */
 export const DASHBOARD_ROUTE: string | null = "/";
 
 /**

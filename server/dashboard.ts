@@ -1,16 +1,14 @@
 /**
- * Serves the built dashboard (`web/dist/`, see `web/build.ts`): the page at `/`, revalidated on
- * every load (`no-cache` with an `ETag`), and its content-hashed assets under `/assets/`, cached
- * for a year as immutable. Text files are gzip-compressed once at start for clients that accept
- * it. The files are read relative to this module, never the working directory, so a binary from
- * `deno compile` (which embeds `web/dist/`) serves them from anywhere.
+ * Serves the built dashboard (`web/dist/dashboard.ts`, see `web/build.ts`): the page at `/`,
+ * revalidated on every load (`no-cache` with an `ETag`), and its content-hashed assets under
+ * `/assets/`, cached for a year as immutable. Text files are gzip-compressed once at start for
+ * clients that accept it. The build is an imported module, so `deno compile` embeds it and the
+ * hub never reads it from disk, whatever its working directory.
  * @module
  */
 
 import { gzipSync } from "node:zlib";
-
-/** Where `deno task build:web` writes the dashboard. */
-export const DASHBOARD_DIR = new URL("../web/dist/", import.meta.url);
+import { DASHBOARD_FILES } from "../web/dist/dashboard.ts";
 
 /** The path prefix of the dashboard's assets. */
 export const ASSETS_PREFIX = "/assets/";
@@ -127,32 +125,27 @@ export class Dashboard {
 }
 
 /**
- * Reads the built dashboard from `dir` (default {@linkcode DASHBOARD_DIR}); null when it has no
- * `index.html` (not built).
+ * The dashboard `deno task build:web` built.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { loadDashboard } from "./dashboard.ts";
- * const dashboard = loadDashboard();
- * assert.ok(dashboard !== null && dashboard.paths.includes("/"));
- * assert.equal(loadDashboard(new URL("file:///nonexistent/")), null);
+ * import { builtDashboard } from "./dashboard.ts";
+ * const paths = builtDashboard().paths;
+ * assert.equal(paths[0], "/");
+ * assert.ok(paths.some((path) => /^\/assets\/app\.[0-9a-f]{12}\.js$/.test(path)));
  * ```
  */
-export function loadDashboard(dir: URL = DASHBOARD_DIR): Dashboard | null {
-  const files = new Map<string, Uint8Array>();
-  try {
-    files.set("index.html", Deno.readFileSync(new URL("index.html", dir)));
-  } catch {
-    return null;
-  }
-  for (const entry of Deno.readDirSync(new URL("assets/", dir))) {
-    if (entry.isFile) {
-      files.set(`assets/${entry.name}`, Deno.readFileSync(new URL(`assets/${entry.name}`, dir)));
-    }
-  }
-  return new Dashboard(files);
+export function builtDashboard(): Dashboard {
+  built ??= new Dashboard(
+    new Map(Object.entries(DASHBOARD_FILES).map(([path, text]) => [path, encoder.encode(text)])),
+  );
+  return built;
 }
+
+const encoder = new TextEncoder();
+/** Built once per process: the gzip of the script costs a few milliseconds. */
+let built: Dashboard | undefined;
 
 function acceptsGzip(header: string | null): boolean {
   if (header === null) return false;

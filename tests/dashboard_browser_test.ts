@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { chromiumMissing, launchChromium } from "./_chromium.ts";
+import { OUTPUT } from "./_dashboard.ts";
 import {
   openTestHub,
   publishSeqs,
@@ -24,11 +25,6 @@ import {
 
 const missing = chromiumMissing();
 if (missing !== null) console.log(`dashboard_browser_test ignored: ${missing}`);
-
-/** Where screenshots go. */
-export const OUTPUT = `${
-  Deno.env.get("HERALD_TEST_OUTPUT") ?? new URL("../test-output", import.meta.url).pathname
-}/dashboard`;
 
 const browserTest = (name: string, fn: () => Promise<void>) =>
   Deno.test({

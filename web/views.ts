@@ -348,6 +348,29 @@ function appView(model: DashboardModel, page: PageState, actions: Actions, appId
   </section>`;
 }
 
+/**
+ * Event rows, made once per event: events never change, and Preact skips diffing a vnode it
+ * rendered before, so a frame costs the new rows only.
+ */
+const eventRows = new WeakMap<HubEvent, VNode>();
+
+function eventRow(event: HubEvent): VNode {
+  let row = eventRows.get(event);
+  if (row === undefined) {
+    row = html`
+      <tr key=${event.id} data-id=${event.id} data-seq=${event.seq}>
+        <td>${event.timestamp.slice(11, 23)}</td>
+        <td>${event.type}</td>
+        <td>${event.appId ?? ""}</td>
+        <td>${event.namespace ?? ""}</td>
+        <td class="payload">${JSON.stringify(event.payload).slice(0, 160)}</td>
+      </tr>
+    `;
+    eventRows.set(event, row);
+  }
+  return row;
+}
+
 function eventsView(model: DashboardModel, page: PageState, actions: Actions): VNode {
   const rows = model.visibleEvents(page.eventFilter, RENDER_LIMITS.events);
   const field = (name: keyof EventFilter, label: string, placeholder: string) =>
@@ -371,19 +394,7 @@ function eventsView(model: DashboardModel, page: PageState, actions: Actions): V
     <table class="list events" data-testid="events">
       <thead><tr><th scope="col">Time</th><th scope="col">Type</th><th scope="col">App</th>
         <th scope="col">Namespace</th><th scope="col">Payload</th></tr></thead>
-      <tbody>${
-    rows.map((event: HubEvent) =>
-      html`
-        <tr key=${event.id} data-id=${event.id} data-seq=${event.seq}>
-          <td>${event.timestamp.slice(11, 23)}</td>
-          <td>${event.type}</td>
-          <td>${event.appId ?? ""}</td>
-          <td>${event.namespace ?? ""}</td>
-          <td class="payload">${JSON.stringify(event.payload).slice(0, 160)}</td>
-        </tr>
-      `
-    )
-  }</tbody>
+      <tbody>${rows.map(eventRow)}</tbody>
     </table>
     ${rows.length === 0 ? html`<p class="empty">No events match yet.</p>` : null}
   </section>`;
