@@ -14,6 +14,8 @@ COPY events/ ./events/
 COPY hub/ ./hub/
 COPY server/ ./server/
 COPY state/ ./state/
+# The built dashboard (a module server/dashboard.ts imports); its sources are not needed.
+COPY web/dist/ ./web/dist/
 COPY deploy/healthcheck.ts ./deploy/
 
 USER deno

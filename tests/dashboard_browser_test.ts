@@ -116,6 +116,20 @@ browserTest("apps and events from the API, filters, pause with a held count", as
   await page.click("[data-app=mail] a");
   await page.waitForSelector("[data-testid=app-detail] h2:text('mail')", { timeout: 5000 });
 
+  // The keyboard reaches every view; focus is visible.
+  await page.focus("nav a[href='#pipelines']");
+  await page.keyboard.press("Shift+Tab");
+  await page.keyboard.press("Tab");
+  const outline = await page.$eval(
+    ":focus",
+    (node) =>
+      (globalThis as unknown as { getComputedStyle(n: unknown): { outlineStyle: string } })
+        .getComputedStyle(node).outlineStyle,
+  );
+  assert.notEqual(outline, "none", "the focused link shows an outline");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#pipelines-title", { timeout: 5000 });
+
   // Events: filter by type pattern and namespace; pause holds new rows and counts them.
   await page.goto(`${hub.url}/#events`);
   await page.reload(); // a fresh page: its event list starts empty

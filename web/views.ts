@@ -585,7 +585,7 @@ export function Dashboard(
   else body = hubView(page);
   return html`${header(page, actions, props.signedIn)}${
     banner(page)
-  }<main id="main">${body}</main>`;
+  }<main id="main" tabindex="-1">${body}</main>`;
 }
 
 /**
