@@ -26,6 +26,7 @@ import { Metrics } from "./hub/metrics.ts";
 import { type App, createApp } from "./server/app.ts";
 import { PublishTokenAuth } from "./server/auth.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
+import { builtDashboard } from "./server/dashboard.ts";
 import { debugRequests } from "./server/debug.ts";
 import { IsolateRoll, parallelIsolates } from "./server/isolates.ts";
 import { flushLogs, logger, redactSecret, setUpLogging } from "./server/log.ts";
@@ -173,7 +174,8 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
   // No log line may ever hold the token, whoever writes it.
   redactSecret(token);
   const auth = new PublishTokenAuth(new SecretToken(token));
-  return createApp({ config, node, hub, sources, metrics, clock, auth, requests });
+  const dashboard = config.dashboard ? builtDashboard() : null;
+  return createApp({ config, node, hub, sources, metrics, clock, auth, requests, dashboard });
 }
 
 /**

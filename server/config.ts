@@ -59,6 +59,7 @@ export interface Config {
   readonly maxConnections: number;
   readonly maxConnectionsPerIp: number;
   readonly bodyTimeoutMs: number;
+  readonly dashboard: boolean;
 }
 
 /** History backends `HERALD_HISTORY` accepts. */
@@ -502,6 +503,15 @@ export const SETTINGS = {
     default: 10_000,
     description: "A POST /events body not fully received in this time gets 408 and is dropped.",
     parse: integer(100, 600_000),
+  },
+
+  // The dashboard at / (web/, built into web/dist/). See "The dashboard" in the README.
+  dashboard: {
+    env: "HERALD_DASHBOARD",
+    default: true,
+    description:
+      "Serve the dashboard at / and its assets under /assets/; 0 turns it off (/ then answers 404).",
+    parse: flag,
   },
 } satisfies { [K in keyof Config]: Setting<Config[K]> };
 
