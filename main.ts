@@ -29,6 +29,7 @@ import { RequestError } from "./hub/errors.ts";
 import { readsAll } from "./hub/principal.ts";
 import type { RequestHandler } from "./hub/session.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
+import { builtDashboard } from "./server/dashboard.ts";
 import { debugRequests } from "./server/debug.ts";
 import { IsolateRoll, parallelIsolates } from "./server/isolates.ts";
 import { flushLogs, logger, redactSecret, setUpLogging } from "./server/log.ts";
@@ -201,7 +202,8 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
   // No log line may ever hold the token, whoever writes it.
   redactSecret(token);
   const auth = overrides.auth ?? new PublishTokenAuth(new SecretToken(token));
-  return createApp({ config, node, hub, sources, metrics, clock, auth, requests });
+  const dashboard = config.dashboard ? builtDashboard() : null;
+  return createApp({ config, node, hub, sources, metrics, clock, auth, requests, dashboard });
 }
 
 /**

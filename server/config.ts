@@ -79,6 +79,7 @@ export interface Config {
   readonly publishBurst: number;
   readonly upgradeRate: number;
   readonly upgradeBurst: number;
+  readonly dashboard: boolean;
 }
 
 /** Authentication modes `HERALD_AUTH` accepts. */
@@ -669,6 +670,15 @@ export const SETTINGS = {
     description:
       "Connection attempts one client IP may make at once before HERALD_UPGRADE_RATE applies.",
     parse: integer(1, 10_000_000),
+  },
+
+  // The dashboard at / (web/, built into web/dist/). See "The dashboard" in the README.
+  dashboard: {
+    env: "HERALD_DASHBOARD",
+    default: true,
+    description:
+      "Serve the dashboard at / and its assets under /assets/; 0 turns it off (/ then answers 404).",
+    parse: flag,
   },
 } satisfies { [K in keyof Config]: Setting<Config[K]> };
 
