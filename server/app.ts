@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { AgentRegistry } from "../agents/registry.ts";
 import { DISCONNECT } from "../events/codes.ts";
 import type { Clock } from "../hub/clock.ts";
 import type { Hub } from "../hub/hub.ts";
@@ -22,6 +23,7 @@ import {
 } from "../state/queries.ts";
 import type { Access, Authenticator, Principal } from "./auth.ts";
 import type { Config } from "./config.ts";
+import { agentRoutes } from "./agents.ts";
 import { answerError, refuse } from "./errors.ts";
 import { handlePublish } from "./publish.ts";
 import { httpError, json } from "./responses.ts";
@@ -34,12 +36,14 @@ export interface App {
   readonly node: string;
   readonly hub: Hub;
   readonly metrics: Metrics;
+  /** The agent registry (started and closed by the composition root). */
+  readonly agents: AgentRegistry;
   /** Never throws: an unexpected fault answers 500 `internal_error` and logs one line. */
   readonly handler: (
     request: Request,
     info?: Deno.ServeHandlerInfo,
   ) => Response | Promise<Response>;
-  /** Stops answering `/ready` with 200 and closes every client with 1001. */
+  /** Stops answering `/ready` with 200 and closes every client and agent with 1001. */
   drain(): void;
 }
 
@@ -57,13 +61,14 @@ export interface AppParts {
   readonly auth: Authenticator;
   /** The WebSocket `request` topics. */
   readonly requests: ReadonlyMap<string, RequestHandler>;
+  readonly agents: AgentRegistry;
 }
 
 const APP_ROUTE = new URLPattern({ pathname: "/apps/:appId" });
 
 /** Builds the application from its parts. */
 export function createApp(parts: AppParts): App {
-  const { config, hub, sources, metrics, clock, auth, requests, node } = parts;
+  const { config, hub, sources, metrics, clock, auth, requests, node, agents } = parts;
   const sessionLimits = {
     maxMessageBytes: config.maxMessageBytes,
     messageRate: config.messageRate,
@@ -161,6 +166,13 @@ export function createApp(parts: AppParts): App {
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         });
       default: {
+        const agentAnswer = agentRoutes(request, url, {
+          agents,
+          auth,
+          config,
+          admit: () => admit(info),
+        });
+        if (agentAnswer !== null) return agentAnswer;
         const appRoute = APP_ROUTE.exec(url);
         if (appRoute !== null) {
           if (method !== "GET") return methodNotAllowed("GET");
@@ -224,9 +236,11 @@ export function createApp(parts: AppParts): App {
     node,
     hub,
     metrics,
+    agents,
     handler,
     drain() {
       draining = true;
+      agents.drain();
       hub.closeAll(DISCONNECT.shutdown);
     },
   };
