@@ -14,7 +14,7 @@ import { MemoryAgentStore } from "./agents/store.ts";
 import type { AgentStore } from "./agents/store.ts";
 import { AgentRegistry } from "./agents/registry.ts";
 import { agentRequests } from "./agents/requests.ts";
-import { agentOfKey, keyMatches } from "./agents/keys.ts";
+import { agentOfKey, deriveAgentKey, isIssuedKey } from "./agents/keys.ts";
 import { BroadcastBus } from "./hub/bus/broadcast.ts";
 import type { Bus } from "./hub/bus/bus.ts";
 import { MemoryBus } from "./hub/bus/memory.ts";
@@ -182,6 +182,9 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
   });
   const sources = { state, history };
   const requests = requestHandlers(sources, config.historyReadLimit);
+  const agentKey = overrides.agentKey ?? config.agentKey ?? crypto.randomUUID();
+  // No log line may hold the agent key either.
+  redactSecret(agentKey);
   const agentParts = overrides.agents ?? {
     store: new MemoryAgentStore(config.agentCommandsKept),
     presence: new MemoryPresence(),
@@ -201,6 +204,7 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
     },
     publish: (tenant, events) => hub.publish(tenant, events),
     send: (to, message) => bus.send(to, message),
+    issueKey: (tenant, agentId) => deriveAgentKey(agentKey, tenant, agentId),
   });
   hub.onMessage((from, message) => agents.message(from, message));
   for (const [topic, handler] of agentRequests(agents)) requests.set(topic, handler);
@@ -210,16 +214,12 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
   }
   // No log line may ever hold the token, whoever writes it.
   redactSecret(token);
-  const agentKey = overrides.agentKey ?? config.agentKey ?? crypto.randomUUID();
-  redactSecret(agentKey);
   const agentKeys: AgentKeys = {
     shared: new SecretToken(agentKey),
-    // Keys issued on registration name their agent; only their hash is stored.
+    // A key issued on registration names its agent and is checked by deriving it again.
     issued: async (key) => {
       const agentId = agentOfKey(key);
-      if (agentId === null) return null;
-      const record = await agentParts.store.get(DEFAULT_TENANT, agentId).catch(() => null);
-      if (record?.keyHash == null || !await keyMatches(key, record.keyHash)) return null;
+      if (agentId === null || !await isIssuedKey(agentKey, DEFAULT_TENANT, key)) return null;
       return { tenant: DEFAULT_TENANT, agentId };
     },
   };

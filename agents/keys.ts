@@ -1,7 +1,7 @@
 /**
- * Keys issued to one agent on registration: `hak_<agent id, base64url>_<64 hex digits>`. The
- * agent id inside lets the auth seam find the stored hash without a lookup table; only the
- * SHA-256 of a key is stored, never the key.
+ * Keys issued to one agent on registration: `hak_<agent id, base64url>_<64 hex digits>`, the
+ * digits an HMAC of the tenant and agent id under the hub-wide agent key. The auth seam checks
+ * one by deriving it again; the store keeps only its SHA-256, never the key.
  * @module
  */
 
@@ -18,24 +18,42 @@ function base64url(text: string): string {
 }
 
 /**
- * A new random key for `agentId`.
+ * The key issued to `agentId` of `tenant`: an HMAC-SHA256 of both under the hub-wide agent key
+ * (`secret`). Derived, not random, so it survives a restart of a hub whose store is in memory
+ * and every node can check it; rotating the hub-wide key revokes every issued key, and rejecting
+ * an agent refuses it whatever key it holds.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { agentOfKey, issueAgentKey } from "./keys.ts";
- * const key = issueAgentKey("k8s-prod-1");
+ * import { agentOfKey, deriveAgentKey } from "./keys.ts";
+ * const key = await deriveAgentKey("hub-wide-secret", "default", "k8s-prod-1");
  * assert.match(key, /^hak_[\w-]+_[0-9a-f]{64}$/);
  * assert.equal(agentOfKey(key), "k8s-prod-1");
- * assert.notEqual(issueAgentKey("k8s-prod-1"), key);
+ * assert.equal(await deriveAgentKey("hub-wide-secret", "default", "k8s-prod-1"), key);
+ * assert.notEqual(await deriveAgentKey("hub-wide-secret", "default", "k8s-prod-2"), key);
  * ```
  */
-export function issueAgentKey(agentId: string): string {
-  const secret = Array.from(
-    crypto.getRandomValues(new Uint8Array(32)),
-    (byte) => byte.toString(16).padStart(2, "0"),
-  ).join("");
-  return `${PREFIX}${base64url(agentId)}_${secret}`;
+export async function deriveAgentKey(
+  secret: string,
+  tenant: string,
+  agentId: string,
+): Promise<string> {
+  const hmacKey = await crypto.subtle.importKey(
+    "raw",
+    encoder.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const mac = await crypto.subtle.sign(
+    "HMAC",
+    hmacKey,
+    encoder.encode(`${tenant.length}:${tenant}:${agentId}`),
+  );
+  const hex = Array.from(new Uint8Array(mac), (byte) => byte.toString(16).padStart(2, "0"))
+    .join("");
+  return `${PREFIX}${base64url(agentId)}_${hex}`;
 }
 
 /**
@@ -78,19 +96,26 @@ export async function agentKeyHash(key: string): Promise<string> {
 }
 
 /**
- * True when `key` hashes to `hash`, compared in constant time.
+ * True when `presented` is the key issued to its agent in `tenant`, compared in constant time.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { agentKeyHash, keyMatches } from "./keys.ts";
- * const hash = await agentKeyHash("k");
- * assert.equal(await keyMatches("k", hash), true);
- * assert.equal(await keyMatches("x", hash), false);
+ * import { deriveAgentKey, isIssuedKey } from "./keys.ts";
+ * const key = await deriveAgentKey("secret", "default", "k1");
+ * assert.equal(await isIssuedKey("secret", "default", key), true);
+ * assert.equal(await isIssuedKey("other-secret", "default", key), false);
+ * assert.equal(await isIssuedKey("secret", "default", "hak_azE_" + "0".repeat(64)), false);
  * ```
  */
-export async function keyMatches(key: string, hash: string): Promise<boolean> {
-  const presented = encoder.encode(await agentKeyHash(key));
-  const stored = encoder.encode(hash);
-  return presented.byteLength === stored.byteLength && timingSafeEqual(presented, stored);
+export async function isIssuedKey(
+  secret: string,
+  tenant: string,
+  presented: string,
+): Promise<boolean> {
+  const agentId = agentOfKey(presented);
+  if (agentId === null) return false;
+  const expected = encoder.encode(await deriveAgentKey(secret, tenant, agentId));
+  const bytes = encoder.encode(presented);
+  return bytes.byteLength === expected.byteLength && timingSafeEqual(bytes, expected);
 }

@@ -40,7 +40,7 @@ import {
   FINAL_STATUSES,
   type LiveAgent,
 } from "./store.ts";
-import { agentKeyHash, issueAgentKey } from "./keys.ts";
+import { agentKeyHash } from "./keys.ts";
 
 const log = getLogger(["herald", "agents"]);
 
@@ -79,6 +79,8 @@ export interface AgentRegistryParts {
   readonly publish: (tenant: string, events: EventInput[]) => Promise<unknown>;
   /** Sends a directed message to one node (the bus's send). */
   readonly send: (to: string, message: DirectedMessage) => Promise<void>;
+  /** The key to issue an approved agent (see `agents/keys.ts`). */
+  readonly issueKey: (tenant: string, agentId: string) => Promise<string>;
 }
 
 /** What a registration answers (the body StreamSpace agents read). */
@@ -255,7 +257,7 @@ export class AgentRegistry {
 
   /**
    * Creates or refreshes an agent's registration from its `POST /api/v1/agents/register` body.
-   * Approved agents get a fresh key of their own (`apiKey`; its hash is kept).
+   * Approved agents get the key issued to them (`apiKey`; only its hash is kept).
    */
   async register(principal: Principal, body: unknown): Promise<Registration> {
     if (!isJsonObject(body)) {
@@ -276,7 +278,7 @@ export class AgentRegistry {
     const earlier = await this.#parts.store.get(tenant, agentId);
     const approvalStatus = earlier?.approvalStatus ??
       (this.#parts.settings.approval === "auto" ? "approved" : "pending");
-    const key = approvalStatus === "approved" ? issueAgentKey(agentId) : null;
+    const key = approvalStatus === "approved" ? await this.#parts.issueKey(tenant, agentId) : null;
     const record: AgentRecord = {
       tenant,
       agentId,

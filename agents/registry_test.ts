@@ -6,6 +6,7 @@ import type { Principal } from "../hub/principal.ts";
 import type { EventInput } from "../events/envelope.ts";
 import { AgentRegistry, type AgentSettings, type AgentSocket } from "./registry.ts";
 import { MemoryAgentStore } from "./store.ts";
+import { deriveAgentKey } from "./keys.ts";
 
 const SETTINGS: AgentSettings = {
   approval: "auto",
@@ -68,6 +69,7 @@ function cluster(settings: Partial<AgentSettings> = {}, nodes = ["n1"]) {
           }
           return Promise.resolve();
         },
+        issueKey: (tenant: string, agentId: string) => deriveAgentKey("secret", tenant, agentId),
         send: (to: string, message: DirectedMessage) => {
           queueMicrotask(() => registries.get(to)?.message(node, message));
           return Promise.resolve();
