@@ -74,3 +74,22 @@ export async function waitOnline(
 export function commandsOf(agent: TestClient): Frame[] {
   return agent.frames.filter((frame) => frame.type === "command");
 }
+
+/** Answers every command an agent client receives: ack, then complete with its payload. */
+export function obey(agent: TestClient): void {
+  agent.socket.addEventListener("message", (event) => {
+    const frame = JSON.parse(String(event.data));
+    if (frame.type !== "command") return;
+    const { commandId, payload } = frame.payload;
+    agent.send({
+      type: "ack",
+      timestamp: "2026-12-03T08:00:00.000000001Z",
+      payload: { commandId },
+    });
+    agent.send({
+      type: "complete",
+      timestamp: "2026-12-03T08:00:00.000000002Z",
+      payload: { commandId, result: { echoed: payload } },
+    });
+  });
+}

@@ -15,7 +15,7 @@ import {
   TestClient,
   waitFor,
 } from "./_harness.ts";
-import { AGENT_ENV, connectAgent, control, TEST_AGENT_KEY, waitOnline } from "./_agents.ts";
+import { AGENT_ENV, connectAgent, control, obey, TEST_AGENT_KEY, waitOnline } from "./_agents.ts";
 
 const PRESENCE_TTL_MS = 2_000;
 const CHECK_MS = 250;
@@ -30,25 +30,6 @@ async function redisHubs(redisUrl: string): Promise<[HubProcess, HubProcess]> {
   };
   const [a, b] = await Promise.all([spawnHub(env), spawnHub(env)]);
   return [a!, b!];
-}
-
-/** Answers every command an agent client receives: ack, then complete with its payload. */
-function obey(agent: TestClient): void {
-  agent.socket.addEventListener("message", (event) => {
-    const frame = JSON.parse(String(event.data));
-    if (frame.type !== "command") return;
-    const { commandId, payload } = frame.payload;
-    agent.send({
-      type: "ack",
-      timestamp: "2026-12-03T08:00:00.000000001Z",
-      payload: { commandId },
-    });
-    agent.send({
-      type: "complete",
-      timestamp: "2026-12-03T08:00:00.000000002Z",
-      payload: { commandId, result: { echoed: payload } },
-    });
-  });
 }
 
 Deno.test({
