@@ -28,8 +28,15 @@ const FLOOR = new URL("./floor.ts", import.meta.url).pathname;
 const RECEIVER = new URL("./receiver.ts", import.meta.url);
 const PUBLISHER = new URL("./publisher.ts", import.meta.url);
 
-/** Herald's settings for every run: its defaults (the harness adds JSON logs and a token). */
-export const HERALD_ENV: Record<string, string> = {};
+/**
+ * Herald's settings for every run: its defaults (the harness adds JSON logs and a token), except
+ * the connection caps: every load client connects from loopback, one address, in numbers past
+ * the per-address default.
+ */
+export const HERALD_ENV: Record<string, string> = {
+  HERALD_MAX_CONNECTIONS: "1000000",
+  HERALD_MAX_CONNECTIONS_PER_IP: "1000000",
+};
 
 /** Starts a target server on an ephemeral loopback port. */
 export function spawnTarget(

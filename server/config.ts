@@ -504,8 +504,9 @@ export const SETTINGS = {
   },
   maxConnectionsPerIp: {
     env: "HERALD_MAX_CONNECTIONS_PER_IP",
-    default: 32,
-    description: "WebSocket and SSE connections one client IP holds at once; more get 429.",
+    default: 256,
+    description:
+      "WebSocket and SSE connections one client IP holds at once; more get 429. Behind a proxy every client shares its IP: raise it there.",
     parse: integer(1, 10_000_000),
   },
   bodyTimeoutMs: {
