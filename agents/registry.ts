@@ -35,6 +35,7 @@ import {
 import {
   type AgentRecord,
   type AgentStore,
+  type ApprovalStatus,
   type CommandOutcome,
   type CommandRecord,
   FINAL_STATUSES,
@@ -336,11 +337,8 @@ export class AgentRegistry {
         }
       }
     }
-    log.info("Agent {agentId} {decision} by an administrator", {
-      agentId,
-      tenant,
-      decision: approve ? "approved" : "rejected",
-    });
+    const decision: ApprovalStatus = approve ? "approved" : "rejected";
+    log.info("Agent {agentId} {decision} by an administrator", { agentId, tenant, decision });
     return await this.view(tenant, agentId);
   }
 
