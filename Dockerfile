@@ -14,6 +14,7 @@ COPY events/ ./events/
 COPY hub/ ./hub/
 COPY server/ ./server/
 COPY state/ ./state/
+COPY agents/ ./agents/
 COPY deploy/healthcheck.ts ./deploy/
 
 USER deno
