@@ -230,7 +230,37 @@ function textField(body: JsonObject, field: string, max = 256): string {
   return value;
 }
 
-/** The registry of one node; see the module documentation. */
+/**
+ * The registry of one node; see the module documentation.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AgentRegistry } from "./registry.ts";
+ * import { MemoryAgentStore } from "./store.ts";
+ * import { MemoryPresence } from "../hub/presence/memory.ts";
+ * import { systemClock } from "../hub/clock.ts";
+ * const events: string[] = [];
+ * const registry = new AgentRegistry({
+ *   node: "n1",
+ *   store: new MemoryAgentStore(100),
+ *   presence: new MemoryPresence(),
+ *   clock: systemClock,
+ *   settings: { approval: "auto", staleMs: 45_000, checkMs: 5_000, pingMs: 30_000,
+ *     commandTimeoutMs: 60_000, maxWaitMs: 60_000, stopOnShutdown: false },
+ *   publish: (_tenant, inputs) => Promise.resolve(events.push(...inputs.map((e) => e.type))),
+ *   send: () => Promise.resolve(),
+ *   issueKey: (_tenant, agentId) => Promise.resolve(`key-of-${agentId}`),
+ * });
+ * const agent = { tenant: "default", subject: "agent", may: { subscribe: [], publish: false, agent: true, admin: false } };
+ * const registered = await registry.register(agent, { agentId: "k1", platform: "docker" });
+ * assert.equal(registered.status, 201);
+ * const sent: string[] = [];
+ * await registry.attach("default", "k1", { send: (text) => sent.push(text), close: () => {} });
+ * assert.equal((await registry.view("default", "k1")).online, true);
+ * assert.deepEqual(events, ["agent.online"]);
+ * ```
+ */
 export class AgentRegistry {
   readonly #parts: AgentRegistryParts;
   /** This node's connections by tenant and agent id. */

@@ -184,7 +184,18 @@ async function run(command: JsonObject, send: (frame: JsonObject) => void): Prom
   }
 }
 
-/** Registers, connects and reconnects until a `shutdown` frame or a rejection. */
+/**
+ * Registers, connects and reconnects until a `shutdown` frame or a rejection.
+ *
+ * @example
+ * ```ts ignore
+ * import { runAgent } from "./agent.ts";
+ * // Runs until the hub sends `shutdown` or rejects the agent (tests/agents_multinode_test.ts
+ * // runs it as a process).
+ * await runAgent({ url: "http://localhost:8800", key: "…", agentId: "demo", platform: "docker",
+ *   region: "local", heartbeatMs: 30_000, backoffMs: 2_000 });
+ * ```
+ */
 export async function runAgent(options: AgentOptions): Promise<void> {
   let key = options.key;
   let failures = 0;

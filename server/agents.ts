@@ -40,6 +40,17 @@ const COMMAND_ROUTE = new URLPattern({ pathname: "/agents/:agentId/commands/:com
  * `/agents/`), `GET /agents`, `GET /agents/:id`, `POST /agents/:id/approve|reject`,
  * `POST /agents/:id/commands[?wait=30s]`, `GET /agents/:id/commands/:commandId`,
  * `POST /agents/broadcast`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { agentRoutes, type AgentRouteDeps } from "./agents.ts";
+ * const deps = {} as AgentRouteDeps;
+ * assert.equal(agentRoutes(new Request("http://hub/state"), new URL("http://hub/state"), deps), null);
+ * const url = new URL("http://hub/api/v1/agents/connect");
+ * const response = await agentRoutes(new Request(url), url, deps);
+ * assert.equal(response?.status, 400);
+ * ```
  */
 export function agentRoutes(
   request: Request,

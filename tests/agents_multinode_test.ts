@@ -165,3 +165,28 @@ Deno.test("the reference agent reconnects after a hub restart and runs demo acti
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("without HERALD_AGENT_KEY the hub generates one into its data directory (0600), never logs it, and agents register with it", async () => {
+  const dataDir = await Deno.makeTempDir();
+  try {
+    await using hub = await spawnHub({ HERALD_DATA_DIR: dataDir });
+    const path = `${dataDir}/agent-key`;
+    const key = (await Deno.readTextFile(path)).trim();
+    assert.ok(key.length >= 32);
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    const registered = await fetch(`${hub.url}/api/v1/agents/register`, {
+      method: "POST",
+      headers: { "x-agent-api-key": key, "content-type": "application/json" },
+      body: '{"agentId":"generated-1"}',
+    });
+    const body = await registered.json();
+    assert.equal(registered.status, 201);
+    await hub.stop();
+    const logs = hub.logs.join("\n");
+    assert.match(logs, /Generated an agent key and stored it in/);
+    assert.ok(!logs.includes(key), "the agent key is never logged");
+    assert.ok(!logs.includes(body.apiKey), "nor an issued key");
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
