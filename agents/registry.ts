@@ -15,7 +15,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { EventInput } from "../events/envelope.ts";
+import { type EventInput, MAX_NAME_LENGTH } from "../events/envelope.ts";
 import { ERROR_CODES } from "../events/codes.ts";
 import { isJsonObject, type JsonObject, type JsonValue } from "../events/json.ts";
 import type { DirectedMessage } from "../hub/bus/bus.ts";
@@ -496,9 +496,21 @@ export class AgentRegistry {
             error: frame.error,
           });
           return;
-        case "status":
-          await this.#event(tenant, "session.state.changed", { ...frame.payload, agentId });
+        case "status": {
+          // Sessions are found by the envelope's sessionId (see "Dialects" in protocol.md).
+          const sessionId = frame.payload.sessionId;
+          const envelope = typeof sessionId === "string" && sessionId.length > 0 &&
+              sessionId.length <= MAX_NAME_LENGTH
+            ? { sessionId }
+            : {};
+          await this.#event(
+            tenant,
+            "session.state.changed",
+            { ...frame.payload, agentId },
+            envelope,
+          );
           return;
+        }
         case "pong":
           return;
         case "vnc":
@@ -916,9 +928,14 @@ export class AgentRegistry {
     return this.#connections.size;
   }
 
-  async #event(tenant: string, type: string, payload: JsonObject): Promise<void> {
+  async #event(
+    tenant: string,
+    type: string,
+    payload: JsonObject,
+    envelope: { sessionId?: string } = {},
+  ): Promise<void> {
     try {
-      await this.#parts.publish(tenant, [{ type, payload }]);
+      await this.#parts.publish(tenant, [{ type, payload, ...envelope }]);
     } catch (error) {
       log.warn("Could not publish {type}: {error}", {
         type,

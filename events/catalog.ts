@@ -111,10 +111,10 @@ export const CATALOG: Readonly<Record<string, PayloadSpec>> = {
     required: { line: "string" },
     optional: { stream: "string" },
   },
-  "session.created": { description: "A streaming session was created." },
-  "session.updated": { description: "A streaming session changed." },
-  "session.deleted": { description: "A streaming session ended." },
-  "session.state.changed": { description: "A streaming session changed state." },
+  "session.created": sessionSpec("A streaming session was created."),
+  "session.updated": sessionSpec("A streaming session changed."),
+  "session.deleted": sessionSpec("A streaming session ended."),
+  "session.state.changed": sessionSpec("A streaming session changed state."),
   "agent.online": { description: "An agent connected." },
   "agent.offline": { description: "An agent disconnected or went stale." },
   "agent.stale": { description: "An agent sent no heartbeat in time; agent.offline follows." },
@@ -139,8 +139,19 @@ function personaSpec(description: string): PayloadSpec {
   };
 }
 
+/** StreamSpace's session events: the user and session ride in the envelope, for filtering. */
+function sessionSpec(description: string): PayloadSpec {
+  return {
+    description: `${description} Published with the envelope's \`userId\` and \`sessionId\`.`,
+  };
+}
+
 function clusterSpec(description: string): PayloadSpec {
-  return { description, required: { name: "string" } };
+  return {
+    description: `${description} \`addons\`: names or objects with \`name\`, stored as published.`,
+    required: { name: "string" },
+    optional: { addons: "array" },
+  };
 }
 
 /**

@@ -15,7 +15,7 @@ import {
 
 /** Longest event type name accepted. */
 export const MAX_TYPE_LENGTH = 128;
-/** Longest `appId`, `namespace` or producer-supplied `id` accepted. */
+/** Longest `appId`, `namespace`, `userId`, `sessionId` or producer-supplied `id` accepted. */
 export const MAX_NAME_LENGTH = 256;
 /**
  * Default of `HERALD_MAX_EVENT_DEPTH`: how deep objects and arrays may nest in a payload (the
@@ -34,6 +34,10 @@ export interface EventInput {
   readonly type: string;
   readonly appId?: string;
   readonly namespace?: string;
+  /** The user the event concerns (StreamSpace session events); subscriptions may filter on it. */
+  readonly userId?: string;
+  /** The session the event concerns (StreamSpace); subscriptions may filter on it. */
+  readonly sessionId?: string;
   readonly payload: JsonObject;
   /** Producer-supplied id; doubles as the idempotency key. */
   readonly id?: string;
@@ -47,6 +51,8 @@ export interface HeraldEvent {
   readonly type: string;
   readonly appId?: string;
   readonly namespace?: string;
+  readonly userId?: string;
+  readonly sessionId?: string;
   readonly payload: JsonObject;
   readonly id: string;
   /** Opaque cursor that orders events within a tenant. */
@@ -54,7 +60,16 @@ export interface HeraldEvent {
   readonly timestamp: string;
 }
 
-const INPUT_FIELDS = new Set(["type", "appId", "namespace", "payload", "id", "timestamp"]);
+const INPUT_FIELDS = new Set([
+  "type",
+  "appId",
+  "namespace",
+  "userId",
+  "sessionId",
+  "payload",
+  "id",
+  "timestamp",
+]);
 
 /**
  * True when `type` is a well-formed event type name.
@@ -133,6 +148,10 @@ export function decodeEventInput(raw: unknown, options: DecodeEventOptions): Dec
   if (!appId.ok) return appId;
   const namespace = optionalName(raw.namespace, "namespace");
   if (!namespace.ok) return namespace;
+  const userId = optionalName(raw.userId, "userId");
+  if (!userId.ok) return userId;
+  const sessionId = optionalName(raw.sessionId, "sessionId");
+  if (!sessionId.ok) return sessionId;
   const id = optionalName(raw.id, "id");
   if (!id.ok) return id;
   if (payload !== undefined && !isJsonObject(payload)) {
@@ -153,6 +172,8 @@ export function decodeEventInput(raw: unknown, options: DecodeEventOptions): Dec
       payload: body,
       ...(appId.value !== undefined && { appId: appId.value }),
       ...(namespace.value !== undefined && { namespace: namespace.value }),
+      ...(userId.value !== undefined && { userId: userId.value }),
+      ...(sessionId.value !== undefined && { sessionId: sessionId.value }),
       ...(id.value !== undefined && { id: id.value }),
       ...(timestamp !== undefined && { timestamp }),
     },
@@ -192,6 +213,8 @@ export function encodeEventFrame(event: HeraldEvent): string {
     type: event.type,
     appId: event.appId,
     namespace: event.namespace,
+    userId: event.userId,
+    sessionId: event.sessionId,
     payload: event.payload,
     id: event.id,
     seq: event.seq,

@@ -13,6 +13,7 @@ import {
   type JsonValue,
   quoted,
 } from "./json.ts";
+import { type Dialect, dorguTopic } from "./dialects.ts";
 import { MAX_NAME_LENGTH } from "./envelope.ts";
 import { parseTopic, type TopicPattern } from "./topic.ts";
 
@@ -30,10 +31,16 @@ export const MAX_REQUEST_ID_LENGTH = 128;
 export interface SubscriptionFilter {
   readonly appId?: string;
   readonly namespace?: string;
+  readonly userId?: string;
+  readonly sessionId?: string;
 }
 
+/** The fields a {@linkcode SubscriptionFilter} may name, in the order they are documented. */
+export const FILTER_FIELDS = ["appId", "namespace", "userId", "sessionId"] as const;
+
 /**
- * True when an event's `appId` and `namespace` satisfy the filter (exact match, each optional).
+ * True when an event's `appId`, `namespace`, `userId` and `sessionId` satisfy the filter (exact
+ * match, each optional).
  *
  * @example
  * ```ts
@@ -44,12 +51,21 @@ export interface SubscriptionFilter {
  * assert.equal(matchesFilter({}, {}), true);
  * ```
  */
-export function matchesFilter(
-  filter: SubscriptionFilter,
-  event: { readonly appId?: string; readonly namespace?: string },
-): boolean {
+export function matchesFilter(filter: SubscriptionFilter, event: SubscriptionFilter): boolean {
   return (filter.appId === undefined || event.appId === filter.appId) &&
-    (filter.namespace === undefined || event.namespace === filter.namespace);
+    (filter.namespace === undefined || event.namespace === filter.namespace) &&
+    (filter.userId === undefined || event.userId === filter.userId) &&
+    (filter.sessionId === undefined || event.sessionId === filter.sessionId);
+}
+
+/**
+ * What a subscribe names: the topic as the client wrote it, the Herald patterns it stands for
+ * and the dialect its events are framed in (a bare dorgu topic stands for several patterns).
+ */
+export interface TopicView {
+  readonly name: string;
+  readonly patterns: readonly TopicPattern[];
+  readonly dialect: Dialect;
 }
 
 /** A message from a client, after validation. */
@@ -57,12 +73,17 @@ export type ClientMessage =
   | {
     readonly type: "subscribe";
     readonly requestId?: RequestId;
-    readonly topic: TopicPattern;
+    readonly view: TopicView;
     readonly filter: SubscriptionFilter;
     /** Resume after this cursor (any string; one the hub cannot place answers recovered:false). */
     readonly since?: string;
   }
-  | { readonly type: "unsubscribe"; readonly requestId?: RequestId; readonly topic: string }
+  | {
+    readonly type: "unsubscribe";
+    readonly requestId?: RequestId;
+    readonly topic: string;
+    readonly dialect: Dialect;
+  }
   | { readonly type: "ping"; readonly requestId?: RequestId }
   | { readonly type: "publish"; readonly requestId?: RequestId; readonly event: unknown }
   | {
@@ -93,10 +114,10 @@ export interface MessageError {
 export function decodeFilter(raw: unknown): Decoded<SubscriptionFilter> {
   if (raw === undefined) return { ok: true, value: {} };
   if (!isJsonObject(raw)) return invalid("filter must be an object");
-  const filter: { appId?: string; namespace?: string } = {};
+  const filter: { -readonly [K in keyof SubscriptionFilter]: string } = {};
   for (const [key, value] of Object.entries(raw)) {
-    if (key !== "appId" && key !== "namespace") {
-      return invalid(`unknown filter field ${quoted(key)} (allowed: appId, namespace)`);
+    if (!isFilterField(key)) {
+      return invalid(`unknown filter field ${quoted(key)} (allowed: ${FILTER_FIELDS.join(", ")})`);
     }
     if (typeof value !== "string" || value.length === 0 || value.length > MAX_NAME_LENGTH) {
       return invalid(`filter.${key} must be a non-empty string`);
@@ -106,17 +127,43 @@ export function decodeFilter(raw: unknown): Decoded<SubscriptionFilter> {
   return { ok: true, value: filter };
 }
 
-function topicOf(raw: JsonObject): Decoded<TopicPattern> {
+function isFilterField(key: string): key is typeof FILTER_FIELDS[number] {
+  return (FILTER_FIELDS as readonly string[]).includes(key);
+}
+
+/** A topic as a subscribe names it: a bare dorgu topic, or a Herald pattern. */
+function viewOf(raw: JsonObject): Decoded<TopicView> {
   if (typeof raw.topic !== "string") return invalid("topic must be a string");
+  const dorgu = dorguTopic(raw.topic);
+  if (dorgu !== null) {
+    return { ok: true, value: { name: raw.topic, patterns: dorgu.patterns, dialect: "dorgu" } };
+  }
   const topic = parseTopic(raw.topic);
   if (topic === null) {
     return invalid(
       `topic ${
         quoted(raw.topic)
-      } is not a pattern: use "*", a prefix such as "deploy.*", or an exact type`,
+      } is not a pattern: use "*", a prefix such as "deploy.*", an exact type, or a dorgu topic (personas, cluster, deployments, events)`,
     );
   }
-  return { ok: true, value: topic };
+  return { ok: true, value: { name: topic.topic, patterns: [topic], dialect: "herald" } };
+}
+
+/**
+ * A subscribe's filter: `filter`, and for a dorgu topic the `namespace` of its `payload` (dorgu's
+ * CLI puts its options there).
+ */
+function filterOf(raw: JsonObject, view: TopicView): Decoded<SubscriptionFilter> {
+  const fromPayload = view.dialect === "dorgu" && isJsonObject(raw.payload) &&
+      raw.payload.namespace !== undefined
+    ? { namespace: raw.payload.namespace }
+    : {};
+  if (
+    Object.keys(fromPayload).length > 0 && (raw.filter === undefined || isJsonObject(raw.filter))
+  ) {
+    return decodeFilter({ ...raw.filter ?? {}, ...fromPayload });
+  }
+  return decodeFilter(raw.filter);
 }
 
 /**
@@ -165,25 +212,30 @@ export function decodeClientMessage(text: string): ClientMessage | MessageError 
   });
   switch (raw.type) {
     case "subscribe": {
-      const topic = topicOf(raw);
-      if (!topic.ok) return fail(topic.message);
-      const filter = decodeFilter(raw.filter);
+      const view = viewOf(raw);
+      if (!view.ok) return fail(view.message);
+      const filter = filterOf(raw, view.value);
       if (!filter.ok) return fail(filter.message);
       if (raw.since !== undefined && raw.since !== null && typeof raw.since !== "string") {
         return fail("since must be a cursor string (the seq of the last event received)");
       }
       return {
         type: "subscribe",
-        topic: topic.value,
+        view: view.value,
         filter: filter.value,
         ...(typeof raw.since === "string" && { since: raw.since }),
         ...withId,
       };
     }
     case "unsubscribe": {
-      const topic = topicOf(raw);
-      if (!topic.ok) return fail(topic.message);
-      return { type: "unsubscribe", topic: topic.value.topic, ...withId };
+      const view = viewOf(raw);
+      if (!view.ok) return fail(view.message);
+      return {
+        type: "unsubscribe",
+        topic: view.value.name,
+        dialect: view.value.dialect,
+        ...withId,
+      };
     }
     case "ping":
       return { type: "ping", ...withId };

@@ -6,6 +6,7 @@
 
 export * from "./catalog.ts";
 export * from "./codes.ts";
+export * from "./dialects.ts";
 export * from "./envelope.ts";
 export * from "./json.ts";
 export * from "./messages.ts";

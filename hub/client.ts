@@ -6,6 +6,7 @@
  */
 
 import { DISCONNECT, type Disconnect, LAG_REASONS } from "../events/codes.ts";
+import type { Dialect } from "../events/dialects.ts";
 import { encodeLagged } from "../events/messages.ts";
 import { getLogger } from "@logtape/logtape";
 import type { Clock } from "./clock.ts";
@@ -32,6 +33,15 @@ export interface ClientLimits {
 
 const log = getLogger(["herald", "client"]);
 
+/** A subscription of a client: what it matches, the dialect its events are framed in, and the
+ * topic name it was subscribed (and is unsubscribed) by. */
+export interface ClientSubscription extends Subscription<Client> {
+  readonly dialect: Dialect;
+  readonly name: string;
+  /** A dorgu subscription's namespace filter, on dorgu's namespace of the event. */
+  readonly dorguNamespace: string | null;
+}
+
 let nextClientId = 1;
 
 /** A client of the hub. */
@@ -39,10 +49,13 @@ export class Client {
   readonly id: string;
   readonly principal: Principal;
   readonly transportName: string;
-  /** Keyed by topic, appId and namespace, so the same subscription twice is one. */
-  readonly subscriptions = new Map<string, Subscription<Client>>();
-  /** Number of the last event routed to this client, to deliver each event once. */
-  lastEventNo = 0;
+  /** Keyed by topic, dialect, name and filters, so the same subscription twice is one. */
+  readonly subscriptions = new Map<string, ClientSubscription>();
+  /**
+   * Number of the last event routed to this client in each dialect, to deliver each event once
+   * per dialect the client's matching subscriptions ask for.
+   */
+  readonly lastEventNo: Record<Dialect, number> = { herald: 0, dorgu: 0, streamspace: 0 };
   /** Resume's side of this connection: its implicit `*`, held live events, what it has. */
   readonly seam: ResumeSeam;
   readonly queue: DeliveryQueue;

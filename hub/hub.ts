@@ -5,34 +5,45 @@
  */
 
 import { type Disconnect, LAG_REASONS } from "../events/codes.ts";
+import { type Dialect, dorguNamespace, encodeIn } from "../events/dialects.ts";
 import { encodeEventFrame, type EventInput, type HeraldEvent } from "../events/envelope.ts";
 import type { SubscriptionFilter } from "../events/messages.ts";
 import type { TopicPattern } from "../events/topic.ts";
 import type { Bus, BusReceiver, DirectedMessage } from "./bus/bus.ts";
-import { Client, type ClientLimits } from "./client.ts";
+import { Client, type ClientLimits, type ClientSubscription } from "./client.ts";
 import type { Principal } from "./principal.ts";
 import type { Clock } from "./clock.ts";
 import { type EventDraft, type History, parseCursor, type StoredEvent } from "./history/history.ts";
 import { type Acceptance, IdempotencyWindow } from "./idempotency.ts";
 import type { Metrics } from "./metrics.ts";
-import { type Subscription, SubscriptionIndex } from "./subscriptions.ts";
+import { SubscriptionIndex } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
 import { CursorOrder, type Fill } from "./cursor_order.ts";
 import { QuietCursors } from "./quiet.ts";
 import { resume, type ResumeDeps, type ResumeOutcome } from "./resume.ts";
 
 /**
- * An event's delivery, built once and shared by every client it goes to: the frame, the
- * conflation key (type and appId) and the cursor.
+ * An event's delivery in one dialect, built once and shared by every client it goes to in that
+ * dialect: the frame (`heraldFrame`, serialized once already, or the dialect's view of the
+ * event), the conflation key (dialect, type and appId) and the cursor.
  */
-function deliveryOf(event: HeraldEvent, frame: string) {
+function deliveryOf(event: HeraldEvent, heraldFrame: string, dialect: Dialect) {
   return {
-    frame,
+    frame: encodeIn(dialect, event, heraldFrame),
     type: event.type,
-    key: `${event.type}\u0000${event.appId ?? ""}`,
+    key: `${dialect}\u0000${event.type}\u0000${event.appId ?? ""}`,
     seq: event.seq,
   };
 }
+
+/** How a subscription is framed, and the topic name its client unsubscribes with. */
+export interface SubscriptionView {
+  readonly dialect: Dialect;
+  /** The topic as the client named it (a dorgu topic); the pattern itself when absent. */
+  readonly name?: string;
+}
+
+const HERALD_VIEW: SubscriptionView = { dialect: "herald" };
 
 /** Something fed every routed event, in cursor order, on every node. */
 export interface EventConsumer {
@@ -80,7 +91,7 @@ export type SubscribeResult =
 /** Routes events to clients. */
 export class Hub implements BusReceiver {
   readonly #options: HubOptions;
-  readonly #indexes = new Map<string, SubscriptionIndex<Client>>();
+  readonly #indexes = new Map<string, SubscriptionIndex<Client, ClientSubscription>>();
   readonly #clients = new Set<Client>();
   readonly #idempotency: IdempotencyWindow;
   #eventNo = 0;
@@ -99,7 +110,7 @@ export class Hub implements BusReceiver {
       history: options.history,
       multiNode: options.bus.kind !== "memory",
       replayLimit: options.replayLimit,
-      deliveryOf: ({ event, frame }) => deliveryOf(event, frame),
+      deliveryOf: ({ event, frame }) => deliveryOf(event, frame, "herald"),
       quiet: (event) => this.#quiet.has(event.tenant, event.seq),
       count: (outcome) =>
         options.metrics.resumes.incLabel(outcome.recovered ? "recovered" : outcome.reason),
@@ -206,26 +217,65 @@ export class Hub implements BusReceiver {
   }
 
   /**
-   * Adds a subscription. The first explicit subscription of a client that connected without a
-   * topic replaces its implicit `*`.
+   * Adds a subscription, framed in `view.dialect`. The first explicit subscription of a client
+   * that connected without a topic replaces its implicit `*`.
    */
-  subscribe(client: Client, topic: TopicPattern, filter: SubscriptionFilter): SubscribeResult {
+  subscribe(
+    client: Client,
+    topic: TopicPattern,
+    filter: SubscriptionFilter,
+    view: SubscriptionView = HERALD_VIEW,
+  ): SubscribeResult {
+    return this.subscribeAll(client, [topic], filter, view);
+  }
+
+  /**
+   * Subscribes to every one of `topics` (the patterns a dorgu topic stands for), or to none of
+   * them when they would pass the subscription limit.
+   */
+  subscribeAll(
+    client: Client,
+    topics: readonly TopicPattern[],
+    filter: SubscriptionFilter,
+    view: SubscriptionView = HERALD_VIEW,
+  ): SubscribeResult {
     if (client.seam.implicitAll) {
       client.seam.leaveImplicitAll();
       this.#removeAll(client);
     }
-    const key = `${topic.topic}\u0000${filter.appId ?? ""}\u0000${filter.namespace ?? ""}`;
-    if (client.subscriptions.has(key)) return { state: "subscribed" };
+    const added = new Map<string, ClientSubscription>();
+    // dorgu filters on its namespace of the event (the payload's), not the envelope's.
+    const dorgu = view.dialect === "dorgu";
+    for (const topic of topics) {
+      const subscription: ClientSubscription = {
+        owner: client,
+        topic,
+        appId: filter.appId ?? null,
+        namespace: dorgu ? null : filter.namespace ?? null,
+        dorguNamespace: dorgu ? filter.namespace ?? null : null,
+        userId: filter.userId ?? null,
+        sessionId: filter.sessionId ?? null,
+        dialect: view.dialect,
+        name: view.name ?? topic.topic,
+      };
+      const key = [
+        topic.topic,
+        subscription.dialect,
+        subscription.name,
+        filter.appId,
+        filter.namespace,
+        filter.userId,
+        filter.sessionId,
+      ].join("\u0000");
+      if (!client.subscriptions.has(key)) added.set(key, subscription);
+    }
     const max = this.#options.maxSubscriptions;
-    if (client.subscriptions.size >= max) return { state: "limit", max };
-    const subscription: Subscription<Client> = {
-      owner: client,
-      topic,
-      appId: filter.appId ?? null,
-      namespace: filter.namespace ?? null,
-    };
-    client.subscriptions.set(key, subscription);
-    this.#indexFor(client.principal.tenant).add(subscription);
+    if (client.subscriptions.size + added.size > max) return { state: "limit", max };
+    const index = this.#indexFor(client.principal.tenant);
+    for (const [key, subscription] of added) {
+      client.subscriptions.set(key, subscription);
+      index.add(subscription);
+    }
     return { state: "subscribed" };
   }
 
@@ -238,17 +288,21 @@ export class Hub implements BusReceiver {
     topics: readonly TopicPattern[],
     filter: SubscriptionFilter,
     implicit: boolean,
+    view: SubscriptionView = HERALD_VIEW,
   ): void {
-    for (const topic of topics) this.subscribe(client, topic, filter);
+    for (const topic of topics) this.subscribe(client, topic, filter, view);
     if (implicit) client.seam.enterImplicitAll();
   }
 
-  /** Removes every subscription of the client to `topic`, whatever its filters. */
+  /**
+   * Removes every subscription of the client to `topic` (a pattern, or the dorgu topic it was
+   * named by), whatever its filters.
+   */
   unsubscribe(client: Client, topic: string): number {
     const index = this.#indexes.get(client.principal.tenant);
     let removed = 0;
     for (const [key, subscription] of client.subscriptions) {
-      if (subscription.topic.topic !== topic) continue;
+      if (subscription.name !== topic) continue;
       client.subscriptions.delete(key);
       index?.remove(subscription);
       removed++;
@@ -288,6 +342,8 @@ export class Hub implements BusReceiver {
         type: input.type,
         ...(input.appId !== undefined && { appId: input.appId }),
         ...(input.namespace !== undefined && { namespace: input.namespace }),
+        ...(input.userId !== undefined && { userId: input.userId }),
+        ...(input.sessionId !== undefined && { sessionId: input.sessionId }),
         payload: input.payload,
         id: input.id ?? crypto.randomUUID(),
         timestamp: input.timestamp ?? now,
@@ -344,6 +400,7 @@ export class Hub implements BusReceiver {
    * event is queued (the subscribe reply goes there). A connection holding only its implicit
    * `*` loses it first; events it already got under `*` are not replayed again. `implicit`:
    * the client just connected without a topic and keeps `*` until its first explicit subscribe.
+   * Replayed events are framed in `view.dialect`, like the live ones that follow.
    */
   async resume(
     client: Client,
@@ -352,14 +409,33 @@ export class Hub implements BusReceiver {
     since: string,
     announce: (outcome: ResumeOutcome) => void,
     implicit = false,
+    view: SubscriptionView = HERALD_VIEW,
   ): Promise<SubscribeResult> {
     const delivered = client.seam.delivered();
-    for (const topic of topics) {
-      const result = this.subscribe(client, topic, filter);
-      if (result.state === "limit") return result;
-    }
+    const result = this.subscribeAll(client, topics, filter, view);
+    if (result.state === "limit") return result;
     if (implicit) client.seam.enterImplicitAll();
-    await resume(this.#resumeDeps, client, topics, filter, since, announce, delivered);
+    // A replay is one client's: a dialect's frames are encoded for it, once per replayed event.
+    const deps = view.dialect === "herald" ? this.#resumeDeps : {
+      ...this.#resumeDeps,
+      deliveryOf: ({ event, frame }: StoredEvent) => deliveryOf(event, frame, view.dialect),
+    };
+    const { namespace, ...others } = filter;
+    if (view.dialect === "dorgu" && namespace !== undefined) {
+      // As live: dorgu's namespace of the event (the payload's), not the envelope's.
+      const inNamespace = (event: HeraldEvent) => dorguNamespace(event) === namespace;
+      await resume(
+        { ...deps, matches: inNamespace },
+        client,
+        topics,
+        others,
+        since,
+        announce,
+        delivered,
+      );
+    } else {
+      await resume(deps, client, topics, filter, since, announce, delivered);
+    }
     return { state: "subscribed" };
   }
 
@@ -456,13 +532,19 @@ export class Hub implements BusReceiver {
     }
     const index = this.#indexes.get(event.tenant);
     if (index === undefined || index.size === 0) return;
-    const delivery = deliveryOf(event, frame);
+    // Each dialect's frame is built at most once per event, when a subscription first needs it.
+    const deliveries: Partial<Record<Dialect, ReturnType<typeof deliveryOf>>> = {};
     const eventNo = ++this.#eventNo;
-    index.match(event.type, event.appId, event.namespace, (subscription) => {
+    index.match(event, (subscription) => {
       const client = subscription.owner;
-      if (client.lastEventNo === eventNo) return;
-      client.lastEventNo = eventNo;
-      client.route(delivery);
+      const dialect = subscription.dialect;
+      if (
+        subscription.dorguNamespace !== null &&
+        dorguNamespace(event) !== subscription.dorguNamespace
+      ) return;
+      if (client.lastEventNo[dialect] === eventNo) return;
+      client.lastEventNo[dialect] = eventNo;
+      client.route(deliveries[dialect] ??= deliveryOf(event, frame, dialect));
     });
   }
 
@@ -476,7 +558,7 @@ export class Hub implements BusReceiver {
     return broadcast;
   }
 
-  #indexFor(tenant: string): SubscriptionIndex<Client> {
+  #indexFor(tenant: string): SubscriptionIndex<Client, ClientSubscription> {
     let index = this.#indexes.get(tenant);
     if (index === undefined) {
       index = new SubscriptionIndex();

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { SubscriptionFilter } from "../events/messages.ts";
+
 /** What a principal may do. */
 export interface Grants {
   /** Topic patterns it may subscribe to (`*` for everything). */
@@ -46,4 +48,32 @@ export function principal(tenant: string, subject: string, publish: boolean): Pr
     subject,
     may: { subscribe: ["*"], publish, agent: false, admin: false },
   };
+}
+
+/**
+ * The filter a subscription of `who` runs with, or null when it may not have it (StreamSpace's
+ * user and session notifications). A user watches their own id (`subject`); a credential that may
+ * subscribe to every topic (`*`, as every credential may until identities land) or administer
+ * may watch any user of its tenant. A narrower credential's session filter is narrowed to its
+ * own user, so it cannot read another user's session by its id.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { principal, userScoped } from "./principal.ts";
+ * const may = { subscribe: ["session.*"], publish: false, agent: false, admin: false };
+ * const user1 = { ...principal("acme", "user1", false), may };
+ * assert.deepEqual(userScoped(user1, { userId: "user1" }), { userId: "user1" });
+ * assert.equal(userScoped(user1, { userId: "user2" }), null);
+ * assert.deepEqual(userScoped(user1, { sessionId: "s1" }), { sessionId: "s1", userId: "user1" });
+ * const reader = principal("acme", "anonymous", false);
+ * assert.deepEqual(userScoped(reader, { userId: "user2" }), { userId: "user2" });
+ * ```
+ */
+export function userScoped(who: Principal, filter: SubscriptionFilter): SubscriptionFilter | null {
+  const anyUser = who.may.admin || who.may.subscribe.includes("*");
+  if (anyUser) return filter;
+  if (filter.userId !== undefined) return filter.userId === who.subject ? filter : null;
+  if (filter.sessionId !== undefined) return { ...filter, userId: who.subject };
+  return filter;
 }

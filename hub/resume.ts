@@ -191,6 +191,8 @@ export interface ResumeDeps {
   readonly deliveryOf: (stored: StoredEvent) => Delivery;
   /** Events routing kept quiet (not broadcast live): a replay leaves them out too. */
   readonly quiet: (event: HeraldEvent) => boolean;
+  /** What the subscription's dialect adds to its filter (dorgu's namespace); none: nothing. */
+  readonly matches?: (event: HeraldEvent) => boolean;
   /** Counts the outcome (`recovered` or the reason). */
   readonly count: (outcome: ResumeOutcome) => void;
 }
@@ -267,7 +269,7 @@ export async function resume(
   try {
     const match = (event: HeraldEvent) =>
       matchesFilter(filter, event) && topics.some((topic) => topicMatches(topic, event.type)) &&
-      !delivered(event.seq) && !deps.quiet(event);
+      !delivered(event.seq) && !deps.quiet(event) && (deps.matches?.(event) ?? true);
     outcome = await replay(deps, client, match, since, replayed, announce);
     deps.count(outcome);
   } finally {

@@ -5,6 +5,7 @@
  */
 
 import { DISCONNECT, ERROR_CODES } from "../events/codes.ts";
+import { type Dialect, encodeDorguResponse } from "../events/dialects.ts";
 import { decodeEventInput } from "../events/envelope.ts";
 import {
   type ClientMessage,
@@ -15,8 +16,8 @@ import {
   type MessageError,
   type RequestId,
   type SubscriptionFilter,
+  type TopicView,
 } from "../events/messages.ts";
-import type { TopicPattern } from "../events/topic.ts";
 import { getLogger } from "@logtape/logtape";
 import type { Client } from "./client.ts";
 import { classifyError } from "./errors.ts";
@@ -24,6 +25,7 @@ import type { Clock } from "./clock.ts";
 import type { Hub } from "./hub.ts";
 import type { ResumeOutcome } from "./resume.ts";
 import type { Metrics } from "./metrics.ts";
+import { userScoped } from "./principal.ts";
 import { TokenBucket } from "./rate_limit.ts";
 
 /** Limits on what one client may send. */
@@ -62,6 +64,7 @@ export class Session {
   readonly #limits: SessionLimits;
   readonly #metrics: Metrics;
   readonly #bucket: TokenBucket;
+  readonly #clock: Clock;
   readonly #requests: ReadonlyMap<string, RequestHandler>;
 
   constructor(
@@ -79,6 +82,7 @@ export class Session {
     this.#limits = deps.limits;
     this.#metrics = deps.metrics;
     this.#requests = deps.requests;
+    this.#clock = deps.clock;
     this.#bucket = new TokenBucket(deps.limits.messageRate, deps.limits.messageBurst, deps.clock);
   }
 
@@ -121,11 +125,21 @@ export class Session {
         client.reply(encodePong(requestId), "pong");
         return;
       case "subscribe": {
-        if (message.since !== undefined) {
-          this.#resume(message.topic, message.filter, message.since, requestId);
+        const { view } = message;
+        const filter = userScoped(client.principal, message.filter);
+        if (filter === null) {
+          this.#fail({
+            code: ERROR_CODES.forbidden,
+            message: "this credential may only subscribe to its own user id",
+            ...requestIdOf(message),
+          });
           return;
         }
-        const result = this.#hub.subscribe(client, message.topic, message.filter);
+        if (message.since !== undefined) {
+          this.#resume(view, filter, message.since, requestId);
+          return;
+        }
+        const result = this.#hub.subscribeAll(client, view.patterns, filter, view);
         if (result.state === "limit") {
           this.#fail({
             code: ERROR_CODES.limitExceeded,
@@ -134,18 +148,16 @@ export class Session {
           });
           return;
         }
-        const topic = message.topic.topic;
-        client.reply(encodeResponse(requestId, topic, { status: "subscribed", topic }));
+        client.reply(encodeSubscribed(requestId, view, this.#now()));
         return;
       }
       case "unsubscribe": {
-        const removed = this.#hub.unsubscribe(client, message.topic);
+        const { topic, dialect } = message;
+        const removed = this.#hub.unsubscribe(client, topic);
         client.reply(
-          encodeResponse(requestId, message.topic, {
-            status: "unsubscribed",
-            topic: message.topic,
-            removed,
-          }),
+          dialect === "dorgu"
+            ? encodeDorguResponse(requestId, topic, "unsubscribed", this.#now())
+            : encodeResponse(requestId, topic, { status: "unsubscribed", topic, removed }),
         );
         return;
       }
@@ -158,16 +170,29 @@ export class Session {
     }
   }
 
+  /** Now on the hub's clock, for the `timestamp` of dorgu's replies. */
+  #now(): string {
+    return new Date(this.#clock.now()).toISOString();
+  }
+
   #resume(
-    topic: TopicPattern,
+    view: TopicView,
     filter: SubscriptionFilter,
     since: string,
     requestId: RequestId | undefined,
   ): void {
     const client = this.client;
-    this.#hub.resume(client, [topic], filter, since, (outcome) => {
-      client.reply(encodeResumed(requestId, topic.topic, outcome));
-    }).then((result) => {
+    this.#hub.resume(
+      client,
+      view.patterns,
+      filter,
+      since,
+      (outcome) => {
+        client.reply(encodeSubscribed(requestId, view, this.#now(), outcome));
+      },
+      false,
+      view,
+    ).then((result) => {
       if (result.state === "limit") {
         this.#fail({
           code: ERROR_CODES.limitExceeded,
@@ -247,19 +272,70 @@ export class Session {
   }
 }
 
-/** The reply to a subscribe with `since`: sent before the first replayed event. */
+/**
+ * The reply to a subscribe with `since`: sent before the first replayed event.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeResumed } from "./session.ts";
+ * assert.deepEqual(JSON.parse(encodeResumed(1, "deploy.*", { recovered: true, replayed: 2 })), {
+ *   type: "response",
+ *   topic: "deploy.*",
+ *   requestId: 1,
+ *   payload: { status: "subscribed", topic: "deploy.*", recovered: true, replayed: 2 },
+ * });
+ * ```
+ */
 export function encodeResumed(
   requestId: RequestId | undefined,
   topic: string,
   outcome: ResumeOutcome,
 ): string {
-  return encodeResponse(requestId, topic, {
-    status: "subscribed",
-    topic,
+  return encodeResponse(requestId, topic, { status: "subscribed", topic, ...resumed(outcome) });
+}
+
+function resumed(outcome: ResumeOutcome) {
+  return {
     recovered: outcome.recovered,
     replayed: outcome.replayed,
     ...(!outcome.recovered && { reason: outcome.reason }),
-  });
+  };
+}
+
+/**
+ * The reply to a subscribe, in the shape its dialect's clients read: dorgu's operator shape
+ * (with `timestamp`) for a dorgu topic, Herald's otherwise; with the resume's outcome when the
+ * subscribe carried `since`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeSubscribed } from "./session.ts";
+ * const at = "2026-12-03T04:28:59.903Z";
+ * assert.equal(
+ *   encodeSubscribed("9", { name: "personas", dialect: "dorgu" }, at),
+ *   '{"type":"response","topic":"personas","requestId":"9","payload":{"status":"subscribed",' +
+ *     '"topic":"personas"},"timestamp":"2026-12-03T04:28:59.903Z"}',
+ * );
+ * assert.equal(
+ *   encodeSubscribed("9", { name: "deploy.*", dialect: "herald" }, at),
+ *   '{"type":"response","topic":"deploy.*","requestId":"9","payload":{"status":"subscribed",' +
+ *     '"topic":"deploy.*"}}',
+ * );
+ * ```
+ */
+export function encodeSubscribed(
+  requestId: RequestId | undefined,
+  view: { readonly name: string; readonly dialect: Dialect },
+  timestamp: string,
+  outcome?: ResumeOutcome,
+): string {
+  const extra = outcome === undefined ? {} : resumed(outcome);
+  if (view.dialect === "dorgu") {
+    return encodeDorguResponse(requestId, view.name, "subscribed", timestamp, extra);
+  }
+  return encodeResponse(requestId, view.name, { status: "subscribed", topic: view.name, ...extra });
 }
 
 function requestIdOf(message: { requestId?: RequestId }): { requestId?: RequestId } {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { BusUnavailableError } from "./bus/bus.ts";
 import { MemoryBus } from "./bus/memory.ts";
 import { RequestError } from "./errors.ts";
-import { settle } from "./_fake_transport.ts";
+import { FakeTransport, settle } from "./_fake_transport.ts";
+import { principal } from "./principal.ts";
 import { testHub } from "./_test_hub.ts";
 import { type RequestHandler, Session } from "./session.ts";
 
@@ -153,4 +154,33 @@ Deno.test("session: an oversized message closes with 1009, a binary frame with 1
     code: 1003,
     reason: "binary frames are not supported",
   });
+});
+
+Deno.test("session: a user credential subscribes to its own user only; its session filter is narrowed to it", async () => {
+  const { hub, clock, metrics } = await testHub();
+  const transport = new FakeTransport(true);
+  const user1 = {
+    ...principal("t", "user1", false),
+    may: { subscribe: ["session.*"], publish: false, agent: false, admin: false },
+  };
+  const client = hub.connect(transport, user1, "test");
+  const session = new Session(hub, client, { limits: LIMITS, clock, metrics, requests: new Map() });
+  const send = async (message: unknown) => {
+    session.receiveText(JSON.stringify(message));
+    await settle();
+  };
+  await send({ type: "subscribe", topic: "session.*", requestId: 1, filter: { userId: "user2" } });
+  assert.equal(transport.messages[0]!.payload.code, "forbidden");
+  assert.equal(client.subscriptions.size, 0, "nothing changed");
+  await send({ type: "subscribe", topic: "session.*", requestId: 2, filter: { userId: "user1" } });
+  await send({ type: "subscribe", topic: "*", requestId: 3, filter: { sessionId: "user2-gimp" } });
+  assert.deepEqual(transport.messages.slice(1).map((m) => m.payload.status), [
+    "subscribed",
+    "subscribed",
+  ]);
+  await hub.publish("t", [
+    { type: "session.created", userId: "user2", sessionId: "user2-gimp", payload: {} },
+    { type: "session.created", userId: "user1", sessionId: "user1-firefox", payload: {} },
+  ]);
+  assert.deepEqual(transport.messages.slice(3).map((m) => m.userId), ["user1"]);
 });

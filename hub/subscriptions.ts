@@ -2,13 +2,15 @@
  * The subscription index of one tenant: finds the subscriptions an event matches with lookups
  * whose number grows with the depth of the event type, not with the number of connections.
  *
- * Subscriptions are bucketed by appId filter (or none), then by exact type or by prefix.
- * An event `a.b.c` for app `web` looks in the `web` and any-app buckets for the exact type
- * `a.b.c` and the prefixes `""` (`*`), `"a."` and `"a.b."`. The namespace filter is checked
- * on each candidate, so its cost is per match.
+ * Subscriptions are bucketed by their most selective id filter (`sessionId`, else `userId`,
+ * else `appId`, else none), then by exact type or by prefix. An event `a.b.c` for app `web`
+ * and user `u1` looks in the `web`, `u1` and unfiltered buckets (and its session's) for the
+ * exact type `a.b.c` and the prefixes `""` (`*`), `"a."` and `"a.b."`. The other filters are
+ * checked on each candidate, whose bucket key already matched, so their cost is per match.
  * @module
  */
 
+import type { SubscriptionFilter } from "../events/messages.ts";
 import { prefixesOf, type TopicPattern } from "../events/topic.ts";
 
 /** A client's interest: a topic pattern and optional exact-match filters. */
@@ -17,22 +19,35 @@ export interface Subscription<C> {
   readonly topic: TopicPattern;
   readonly appId: string | null;
   readonly namespace: string | null;
+  readonly userId: string | null;
+  readonly sessionId: string | null;
 }
 
-type Bucket<C> = Set<Subscription<C>>;
-
-interface AppBuckets<C> {
-  readonly exact: Map<string, Bucket<C>>;
-  readonly prefix: Map<string, Bucket<C>>;
+/** What routing reads of an event: its type and the fields subscriptions filter on. */
+export interface Routed extends SubscriptionFilter {
+  readonly type: string;
 }
 
-const ANY_APP = "\u0000any";
+interface Buckets<S> {
+  readonly exact: Map<string, Set<S>>;
+  readonly prefix: Map<string, Set<S>>;
+}
+
+const UNFILTERED = "\u0000any";
 /** Event types seen recently, with their prefixes; bounded so hostile types cannot grow it. */
 const PREFIX_CACHE_LIMIT = 4096;
 
+/** The bucket key of a subscription: its most selective id filter. */
+function keyOf(subscription: Subscription<unknown>): string {
+  if (subscription.sessionId !== null) return `s\u0000${subscription.sessionId}`;
+  if (subscription.userId !== null) return `u\u0000${subscription.userId}`;
+  if (subscription.appId !== null) return `a\u0000${subscription.appId}`;
+  return UNFILTERED;
+}
+
 /** Subscriptions of one tenant, indexed for routing. */
-export class SubscriptionIndex<C> {
-  readonly #byApp = new Map<string, AppBuckets<C>>();
+export class SubscriptionIndex<C, S extends Subscription<C> = Subscription<C>> {
+  readonly #byKey = new Map<string, Buckets<S>>();
   readonly #prefixCache = new Map<string, string[]>();
   #size = 0;
 
@@ -40,18 +55,18 @@ export class SubscriptionIndex<C> {
     return this.#size;
   }
 
-  add(subscription: Subscription<C>): void {
-    const appKey = subscription.appId ?? ANY_APP;
-    let buckets = this.#byApp.get(appKey);
+  add(subscription: S): void {
+    const key = keyOf(subscription);
+    let buckets = this.#byKey.get(key);
     if (buckets === undefined) {
       buckets = { exact: new Map(), prefix: new Map() };
-      this.#byApp.set(appKey, buckets);
+      this.#byKey.set(key, buckets);
     }
-    const { map, key } = this.#slot(buckets, subscription.topic);
-    let bucket = map.get(key);
+    const slot = this.#slot(buckets, subscription.topic);
+    let bucket = slot.map.get(slot.key);
     if (bucket === undefined) {
       bucket = new Set();
-      map.set(key, bucket);
+      slot.map.set(slot.key, bucket);
     }
     if (!bucket.has(subscription)) {
       bucket.add(subscription);
@@ -59,48 +74,48 @@ export class SubscriptionIndex<C> {
     }
   }
 
-  remove(subscription: Subscription<C>): void {
-    const appKey = subscription.appId ?? ANY_APP;
-    const buckets = this.#byApp.get(appKey);
+  remove(subscription: S): void {
+    const key = keyOf(subscription);
+    const buckets = this.#byKey.get(key);
     if (buckets === undefined) return;
-    const { map, key } = this.#slot(buckets, subscription.topic);
-    const bucket = map.get(key);
+    const slot = this.#slot(buckets, subscription.topic);
+    const bucket = slot.map.get(slot.key);
     if (bucket === undefined || !bucket.delete(subscription)) return;
     this.#size--;
-    if (bucket.size === 0) map.delete(key);
-    if (buckets.exact.size === 0 && buckets.prefix.size === 0) this.#byApp.delete(appKey);
+    if (bucket.size === 0) slot.map.delete(slot.key);
+    if (buckets.exact.size === 0 && buckets.prefix.size === 0) this.#byKey.delete(key);
   }
 
   /**
    * Calls `visit` for every subscription matching the event. A client with several matching
    * subscriptions is visited once per subscription; the caller dedupes per event.
    */
-  match(
-    type: string,
-    appId: string | undefined,
-    namespace: string | undefined,
-    visit: (subscription: Subscription<C>) => void,
-  ): void {
-    const prefixes = this.#prefixes(type);
-    if (appId !== undefined) {
-      this.#matchIn(this.#byApp.get(appId), type, prefixes, namespace, visit);
+  match(event: Routed, visit: (subscription: S) => void): void {
+    const prefixes = this.#prefixes(event.type);
+    if (event.sessionId !== undefined) {
+      this.#matchIn(this.#byKey.get(`s\u0000${event.sessionId}`), event, prefixes, visit);
     }
-    this.#matchIn(this.#byApp.get(ANY_APP), type, prefixes, namespace, visit);
+    if (event.userId !== undefined) {
+      this.#matchIn(this.#byKey.get(`u\u0000${event.userId}`), event, prefixes, visit);
+    }
+    if (event.appId !== undefined) {
+      this.#matchIn(this.#byKey.get(`a\u0000${event.appId}`), event, prefixes, visit);
+    }
+    this.#matchIn(this.#byKey.get(UNFILTERED), event, prefixes, visit);
   }
 
   #matchIn(
-    buckets: AppBuckets<C> | undefined,
-    type: string,
+    buckets: Buckets<S> | undefined,
+    event: Routed,
     prefixes: string[],
-    namespace: string | undefined,
-    visit: (subscription: Subscription<C>) => void,
+    visit: (subscription: S) => void,
   ): void {
     if (buckets === undefined) return;
-    visitBucket(buckets.exact.get(type), namespace, visit);
-    for (const prefix of prefixes) visitBucket(buckets.prefix.get(prefix), namespace, visit);
+    visitBucket(buckets.exact.get(event.type), event, visit);
+    for (const prefix of prefixes) visitBucket(buckets.prefix.get(prefix), event, visit);
   }
 
-  #slot(buckets: AppBuckets<C>, topic: TopicPattern): { map: Map<string, Bucket<C>>; key: string } {
+  #slot(buckets: Buckets<S>, topic: TopicPattern): { map: Map<string, Set<S>>; key: string } {
     return topic.kind === "exact"
       ? { map: buckets.exact, key: topic.type }
       : { map: buckets.prefix, key: topic.prefix };
@@ -117,15 +132,18 @@ export class SubscriptionIndex<C> {
   }
 }
 
-function visitBucket<C>(
-  bucket: Bucket<C> | undefined,
-  namespace: string | undefined,
-  visit: (subscription: Subscription<C>) => void,
+function visitBucket<S extends Subscription<unknown>>(
+  bucket: Set<S> | undefined,
+  event: Routed,
+  visit: (subscription: S) => void,
 ): void {
   if (bucket === undefined) return;
   for (const subscription of bucket) {
-    if (subscription.namespace === null || subscription.namespace === namespace) {
-      visit(subscription);
-    }
+    if (
+      (subscription.namespace === null || subscription.namespace === event.namespace) &&
+      (subscription.appId === null || subscription.appId === event.appId) &&
+      (subscription.userId === null || subscription.userId === event.userId) &&
+      (subscription.sessionId === null || subscription.sessionId === event.sessionId)
+    ) visit(subscription);
   }
 }

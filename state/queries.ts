@@ -6,9 +6,10 @@
  */
 
 import { ERROR_CODES } from "../events/codes.ts";
+import { addonNames } from "../events/dialects.ts";
 import type { HeraldEvent } from "../events/envelope.ts";
 import { isJsonObject, type JsonObject, type JsonValue, quoted } from "../events/json.ts";
-import { decodeFilter, matchesFilter } from "../events/messages.ts";
+import { decodeFilter, FILTER_FIELDS, matchesFilter } from "../events/messages.ts";
 import { parseTopic, topicMatches } from "../events/topic.ts";
 import type { Client } from "../hub/client.ts";
 import { formatCursor, type History } from "../hub/history/history.ts";
@@ -69,7 +70,10 @@ export function personasQuery(sources: Sources, tenant: string, params: QueryPar
   return { personas: personas as unknown as JsonValue[] };
 }
 
-/** The cluster named `name`, or the first one known; `not_found` when there is none. */
+/**
+ * The cluster named `name`, or the first one known; `not_found` when there is none. Its `addons`
+ * are a list of names, as dorgu's CLI decodes them (state keeps them as published).
+ */
 export function clusterQuery(sources: Sources, tenant: string, params: QueryParams): JsonObject {
   const name = optionalString(params, "name");
   const cluster = sources.state.cluster(tenant, name);
@@ -79,12 +83,12 @@ export function clusterQuery(sources: Sources, tenant: string, params: QueryPara
       name === undefined ? "no cluster is known yet" : `no cluster "${name}"`,
     );
   }
-  return cluster as unknown as JsonObject;
+  return { ...cluster, addons: addonNames(cluster.addons) } as unknown as JsonObject;
 }
 
 /**
  * Retained events after `since` (or the oldest retained), matching `topic` (default `*`) and
- * `filter` ({appId, namespace}), at most `limit` (capped by `HERALD_HISTORY_READ_LIMIT`).
+ * `filter` ({appId, namespace, userId, sessionId}), at most `limit` (capped by `HERALD_HISTORY_READ_LIMIT`).
  */
 export async function historyQuery(
   sources: Sources,
@@ -100,9 +104,7 @@ export async function historyQuery(
   }
   const filter = decodeFilter(
     params.filter ?? Object.fromEntries(
-      (["appId", "namespace"] as const).flatMap((key) =>
-        params[key] === undefined ? [] : [[key, params[key]]]
-      ),
+      FILTER_FIELDS.flatMap((key) => params[key] === undefined ? [] : [[key, params[key]]]),
     ),
   );
   if (!filter.ok) throw new RequestError(ERROR_CODES.badMessage, filter.message);

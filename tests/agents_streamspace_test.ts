@@ -76,6 +76,7 @@ Deno.test("a StreamSpace agent registers, connects, heartbeats, is commanded, ac
   );
   assert.equal(session.payload.state, "running");
   assert.equal(session.payload.agentId, "k8s-prod-us-east-1");
+  assert.equal(session.sessionId, "sess-1", "in the envelope, where session filters look");
   agent.send(complete(commandId));
   const done = await watcher.waitForFrame(
     (f) => f.type === "agent.command.completed",

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { CATALOG } from "../events/catalog.ts";
 import { DISCONNECT, ERROR_CODES, LAG_REASONS } from "../events/codes.ts";
+import { DORGU_TOPICS } from "../events/dialects.ts";
 import { OVERFLOW_POLICIES } from "../hub/overflow.ts";
 import { SETTINGS_TABLE_FILES, withSettingsTable } from "../server/settings_table.ts";
 
@@ -42,4 +43,18 @@ Deno.test("docs/protocol.md documents every lagged reason and overflow policy", 
     assert.ok(protocol.includes(`"${reason}"`), `lagged reason ${reason}`);
   }
   for (const policy of OVERFLOW_POLICIES) assert.ok(protocol.includes(`\`${policy}\``), policy);
+});
+
+Deno.test("docs/protocol.md documents every dorgu topic, its Herald types and every field's source", async () => {
+  const protocol = cells(await read("docs/protocol.md"));
+  for (const [name, topic] of Object.entries(DORGU_TOPICS)) {
+    const row = protocol.split("\n").find((line) =>
+      line.startsWith(`|\`${name}\`|`) && line.includes("`eventType`")
+    );
+    assert.ok(row !== undefined, `no row for dorgu topic ${name}`);
+    for (const pattern of topic.patterns) assert.ok(row.includes(`\`${pattern.topic}\``), name);
+    for (const field of Object.keys(topic.fields)) {
+      assert.ok(row.includes(`\`${field}\``), `${name}.${field}`);
+    }
+  }
 });

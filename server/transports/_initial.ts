@@ -4,12 +4,13 @@
  * @module
  */
 
+import type { Dialect } from "../../events/dialects.ts";
 import { quoted } from "../../events/json.ts";
-import { decodeFilter, type SubscriptionFilter } from "../../events/messages.ts";
+import { decodeFilter, FILTER_FIELDS, type SubscriptionFilter } from "../../events/messages.ts";
 import { parseTopic, type TopicPattern } from "../../events/topic.ts";
 import type { Client } from "../../hub/client.ts";
 import type { Hub } from "../../hub/hub.ts";
-import type { Principal } from "../../hub/principal.ts";
+import { type Principal, userScoped } from "../../hub/principal.ts";
 import { encodeResumed } from "../../hub/session.ts";
 import type { Access, Authenticator } from "../auth.ts";
 import type { Config } from "../config.ts";
@@ -25,11 +26,32 @@ export interface InitialSubscriptions {
   readonly implicit: boolean;
   /** `?since=`: resume after this cursor. */
   readonly since: string | null;
+  /** `streamspace` when the client connected the StreamSpace way (`?user_id=`, `?session_id=`). */
+  readonly dialect: Dialect;
 }
 
+/** StreamSpace's query parameters: the filter field each one sets. */
+const STREAMSPACE_PARAMS = { user_id: "userId", session_id: "sessionId" } as const;
+
 /**
- * Reads `topic` (repeatable), `appId`, `namespace` and `since` from a query string. More
- * distinct topics than `maxTopics` (the subscription limit) is an error, never a truncation.
+ * Reads `topic` (repeatable), the filters (`appId`, `namespace`, `userId`, `sessionId`) and
+ * `since` from a query string; StreamSpace's `user_id` and `session_id` set the user and session
+ * filters and frame the connection's events the StreamSpace way. More distinct topics than
+ * `maxTopics` (the subscription limit) is an error, never a truncation.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readQuery } from "./_initial.ts";
+ * const initial = readQuery(new URL("http://hub/ws?user_id=user1"), 10);
+ * assert.ok(typeof initial !== "string");
+ * assert.deepEqual([initial.dialect, initial.filter, initial.implicit], [
+ *   "streamspace",
+ *   { userId: "user1" },
+ *   true,
+ * ]);
+ * assert.equal(typeof readQuery(new URL("http://hub/ws?user_id=a&userId=b"), 10), "string");
+ * ```
  */
 export function readQuery(url: URL, maxTopics: number): InitialSubscriptions | string {
   const topics = new Map<string, TopicPattern>();
@@ -44,9 +66,17 @@ export function readQuery(url: URL, maxTopics: number): InitialSubscriptions | s
     }
   }
   const filterFields: Record<string, string> = {};
-  for (const field of ["appId", "namespace"]) {
+  for (const field of FILTER_FIELDS) {
     const value = url.searchParams.get(field);
     if (value !== null) filterFields[field] = value;
+  }
+  let dialect: Dialect = "herald";
+  for (const [param, field] of Object.entries(STREAMSPACE_PARAMS)) {
+    const value = url.searchParams.get(param);
+    if (value === null) continue;
+    if (field in filterFields) return `give ${param} or ${field}, not both`;
+    filterFields[field] = value;
+    dialect = "streamspace";
   }
   const filter = decodeFilter(filterFields);
   if (!filter.ok) return filter.message.replace("filter.", "");
@@ -56,6 +86,7 @@ export function readQuery(url: URL, maxTopics: number): InitialSubscriptions | s
     filter: filter.value,
     implicit,
     since: url.searchParams.get("since"),
+    dialect,
   };
 }
 
@@ -64,13 +95,22 @@ export function readQuery(url: URL, maxTopics: number): InitialSubscriptions | s
  * `since` when given (one `subscribed` reply per topic, before the first replayed event).
  */
 export function subscribeInitial(hub: Hub, client: Client, initial: InitialSubscriptions): void {
-  const { topics, filter, since, implicit } = initial;
+  const { topics, filter, since, implicit, dialect } = initial;
+  const view = { dialect };
   if (since === null) {
-    hub.subscribeInitial(client, topics, filter, implicit);
+    hub.subscribeInitial(client, topics, filter, implicit, view);
   } else {
-    void hub.resume(client, topics, filter, since, (outcome) => {
-      for (const topic of topics) client.reply(encodeResumed(undefined, topic.topic, outcome));
-    }, implicit);
+    void hub.resume(
+      client,
+      topics,
+      filter,
+      since,
+      (outcome) => {
+        for (const topic of topics) client.reply(encodeResumed(undefined, topic.topic, outcome));
+      },
+      implicit,
+      view,
+    );
   }
 }
 
@@ -92,5 +132,9 @@ export async function admitStream(
   if (typeof initial === "string") return httpError("bad_request", initial);
   const authentication = await auth.authenticate(request, access);
   if (!authentication.ok) return refuse(authentication.refusal);
-  return { initial, principal: authentication.principal };
+  const filter = userScoped(authentication.principal, initial.filter);
+  if (filter === null) {
+    return httpError("forbidden", "this credential may only subscribe to its own user id");
+  }
+  return { initial: { ...initial, filter }, principal: authentication.principal };
 }
