@@ -682,19 +682,19 @@ export class AgentRegistry {
     outcome: CommandOutcome,
   ): Promise<void> {
     if (!await this.#parts.store.finishCommand(tenant, commandId, outcome)) return;
+    // Waiters first: they should not wait for the event's trip through history and bus.
+    const command = await this.#parts.store.getCommand(tenant, commandId);
+    if (command?.origin === this.#parts.node) this.#settled(tenant, commandId);
+    else if (command !== null) {
+      await this.#parts.send(command.origin, { kind: "agent.command.done", tenant, commandId })
+        .catch(() => {});
+    }
     await this.#event(tenant, `agent.command.${outcome.status}`, {
       agentId,
       commandId,
       ...(outcome.result !== undefined && { result: outcome.result }),
       ...(outcome.error !== undefined && { error: outcome.error }),
     });
-    const command = await this.#parts.store.getCommand(tenant, commandId);
-    if (command === null) return;
-    if (command.origin === this.#parts.node) this.#settled(tenant, commandId);
-    else {
-      await this.#parts.send(command.origin, { kind: "agent.command.done", tenant, commandId })
-        .catch(() => {});
-    }
   }
 
   #settled(tenant: string, commandId: string): void {

@@ -52,6 +52,22 @@ Deno.test({
     assert.equal(answer.status, 200);
     assert.equal(answer.body.status, "completed");
     assert.deepEqual(answer.body.command.result, { echoed: { sessionId: "s-9" } });
+    // Round trips through both nodes and Redis (measured, not asserted: a loaded machine).
+    const rounds: number[] = [];
+    for (let round = 0; round < 30; round++) {
+      const started = performance.now();
+      const done = await control(b.url, "POST", "/agents/edge-1/commands?wait=10s", {
+        action: "echo",
+      });
+      assert.equal(done.body.status, "completed");
+      rounds.push(performance.now() - started);
+    }
+    rounds.sort((x, y) => x - y);
+    console.log(
+      `command round trip via another node: p50 ${rounds[15]!.toFixed(1)} ms, max ${
+        rounds[29]!.toFixed(1)
+      } ms`,
+    );
     // Any node answers the command's status.
     const status = await control(a.url, "GET", `/agents/edge-1/commands/${answer.body.commandId}`);
     assert.equal(status.body.command.status, "completed");
