@@ -83,11 +83,10 @@ export class PublishTokenAuth implements Authenticator {
 
   authenticate(request: Request, access: Access): Promise<Authentication> {
     if (access === "agent") return authenticateAgent(request, this.#agentKeys);
-    if (access === "control") return Promise.resolve(this.#decide(request, "publish"));
     return Promise.resolve(this.#decide(request, access));
   }
 
-  #decide(request: Request, access: Access): Authentication {
+  #decide(request: Request, access: Exclude<Access, "agent">): Authentication {
     switch (access) {
       case "read":
         return { ok: true, principal: ANONYMOUS };
@@ -101,9 +100,16 @@ export class PublishTokenAuth implements Authenticator {
             challenge: 'Bearer realm="herald"',
           },
         };
-      case "agent":
       case "control":
-        throw new Error(`${access} is answered before #decide`);
+        if (this.#token.matches(bearerToken(request))) return { ok: true, principal: PUBLISHER };
+        return {
+          ok: false,
+          refusal: {
+            code: "unauthorized",
+            message: "commanding agents needs Authorization: Bearer <publish token>",
+            challenge: 'Bearer realm="herald"',
+          },
+        };
       case "connect": {
         const presented = bearerToken(request) ?? new URL(request.url).searchParams.get("token");
         if (presented === null) return { ok: true, principal: ANONYMOUS };
@@ -119,9 +125,9 @@ export class PublishTokenAuth implements Authenticator {
 
 // -- Agent credentials (issue 11) ---------------------------------------------------------
 // `X-Agent-API-Key` is either the hub-wide agent key (HERALD_AGENT_KEY; any agent id) or a key
-// issued to one agent on registration (bound to that agent id; only its hash is stored).
+// issued to one agent on registration (bound to that agent id; derived from the hub-wide key).
 
-/** How agent keys are checked (built by the composition root from the agent store). */
+/** How agent keys are checked (built by the composition root; see `agents/keys.ts`). */
 export interface AgentKeys {
   /** The hub-wide agent key. */
   readonly shared: SecretToken;
