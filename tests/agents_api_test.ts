@@ -119,3 +119,38 @@ Deno.test("agent API over the WebSocket request path: agents for everyone, agent
   });
   assert.equal(offline.payload.code, "not_found");
 });
+
+Deno.test("agent connection on a real hub: a duplicate agent_id replaces the older socket (4520); silence is stale (4020)", async () => {
+  await using hub = await openTestHub({
+    ...AGENT_ENV,
+    HERALD_AGENT_STALE_MS: "1000",
+    HERALD_AGENT_CHECK_MS: "100",
+  });
+  await using watcher = await TestClient.connect(`${hub.wsUrl}?topic=agent.*`);
+  const first = await connectAgent(hub.url, "dup-1");
+  const second = await connectAgent(hub.url, "dup-1");
+  const replaced = await first.closedPromise;
+  assert.equal(replaced.code, 4520);
+  assert.equal(replaced.reason, "replaced by a newer connection");
+  // Heartbeats keep the newer one; then silence makes it stale.
+  const beat = () =>
+    second.send({
+      type: "heartbeat",
+      timestamp: "2026-12-03T08:00:00.000000001Z",
+      payload: { status: "online", activeSessions: 1 },
+    });
+  beat();
+  const stale = await second.closedPromise;
+  assert.equal(stale.code, 4020);
+  await watcher.waitForFrame((frame) => frame.type === "agent.offline", "agent.offline");
+  assert.deepEqual(
+    watcher.frames.map((frame) => frame.type).filter((t) => t.startsWith("agent.")),
+    [
+      "agent.online",
+      "agent.online",
+      "agent.stale",
+      "agent.offline",
+    ],
+    `saw ${types}`,
+  );
+});
