@@ -1,6 +1,9 @@
 /**
  * Herald's composition root: read the config, build the pieces, serve, and shut down cleanly
- * on SIGTERM or SIGINT. Runs two ways:
+ * on SIGTERM or SIGINT. It is also the entry of the single `herald` binary: a first argument
+ * naming a CLI command (`herald watch deploys --app web`) runs the terminal client of
+ * `cli/main.ts` instead of the hub; `herald` alone or `herald serve [flags]` runs the hub
+ * (see {@linkcode entryOf}). The hub runs two ways:
  * - `deno run main.ts` (`deno task start`): calls `Deno.serve` itself on `PORT`.
  * - `deno serve [--parallel] main.ts` (`deno task start:parallel`): every isolate evaluates
  *   this module, builds its own app at top level and hands `deno serve` its default export
@@ -38,6 +41,40 @@ import { httpError } from "./server/responses.ts";
 import { loadPublishToken, SecretToken } from "./server/token.ts";
 import { requestHandlers } from "./state/queries.ts";
 import { LiveState } from "./state/state.ts";
+
+/** The first arguments that run the `herald` CLI (cli/main.ts) rather than the hub. */
+export const CLI_COMMANDS: ReadonlySet<string> = new Set([
+  "watch",
+  "tail",
+  "publish",
+  "state",
+  "apps",
+  "agents",
+  "help",
+  "--help",
+  "-h",
+]);
+
+/**
+ * What `herald ARGS` runs: the CLI when the first argument is one of {@linkcode CLI_COMMANDS}
+ * (with every argument), otherwise the hub with its flags (`serve` first is optional).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { entryOf } from "./main.ts";
+ * assert.deepEqual(entryOf([]), { run: "hub", args: [] });
+ * assert.deepEqual(entryOf(["serve", "--port", "9000"]), { run: "hub", args: ["--port", "9000"] });
+ * assert.deepEqual(entryOf(["--port", "9000"]), { run: "hub", args: ["--port", "9000"] });
+ * assert.deepEqual(entryOf(["apps", "--json"]), { run: "cli", args: ["apps", "--json"] });
+ * ```
+ */
+export function entryOf(args: readonly string[]): { run: "hub" | "cli"; args: string[] } {
+  const [first, ...rest] = args;
+  if (first === "serve") return { run: "hub", args: rest };
+  if (first !== undefined && CLI_COMMANDS.has(first)) return { run: "cli", args: [...args] };
+  return { run: "hub", args: [...args] };
+}
 
 /** The history `HERALD_HISTORY` names. */
 export function createHistory(config: Config, clock: Clock): History {
@@ -249,16 +286,17 @@ function watchForDenoServe(): Promise<boolean> {
   );
 }
 
-async function build(): Promise<{ config: Config; app: App }> {
+async function build(args: readonly string[]): Promise<{ config: Config; app: App }> {
+  const env = processEnv();
   let config;
   try {
-    config = loadConfig(processEnv(), Deno.args);
+    config = loadConfig(env, args);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);
     Deno.exit(2);
   }
-  await setUpLogging(config);
+  await setUpLogging(config, env);
   config = checkRuntime(config);
   const log = logger("server");
   const { token, source } = await loadPublishToken(config.publishToken, config.dataDir);
@@ -354,7 +392,7 @@ async function serveItself(config: Config, app: App): Promise<void> {
     },
   }, app.handler);
   onSignals(config, async () => {
-    app.drain();
+    await app.drain();
     await server.shutdown();
     await app.agents.close();
     await app.hub.bus.close();
@@ -373,15 +411,22 @@ function serveThroughDenoServe(config: Config, app: App): void {
   });
   // The first isolate to exit ends the process: exit once every isolate finished.
   onSignals(config, async () => {
-    app.drain();
+    await app.drain();
     await app.agents.close();
     await app.hub.bus.close();
     await app.hub.history.close();
   }, () => isolates.stopped());
 }
 
+const entry = import.meta.main ? entryOf(Deno.args) : null;
+if (entry?.run === "cli") {
+  // Imported only here, so the hub never loads the CLI (a literal: deno compile embeds it).
+  const cli = await import("./cli/main.ts");
+  Deno.exit(await cli.main(entry.args));
+}
+
 /** Under `deno serve`, every isolate's handler; `deno run` serves it itself. */
-const built = import.meta.main ? await build() : null;
+const built = entry?.run === "hub" ? await build(entry.args) : null;
 export default built === null ? {} : { fetch: built.app.handler };
 
 if (built !== null) {

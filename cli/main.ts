@@ -4,7 +4,8 @@
  * prints events and log lines, publishes, and shows state. Built on the client in `client/`, so
  * it reconnects and resumes through hub restarts by itself.
  *
- * Run with `deno task cli -- <command>`, or compile with `deno task compile:cli` (`dist/herald-cli`).
+ * Run with `deno task cli -- <command>`, or as `herald <command>` with the single binary that
+ * `deno task compile` builds (main.ts hands CLI commands to {@linkcode main}).
  * @module
  */
 
@@ -49,6 +50,7 @@ Commands:
   apps                       list apps with their status and last deploy
   agents                     list agents: online or not, node, last heartbeat
   agents command ID ACTION   send a command to an agent and wait for its outcome
+  serve [flags]              run the hub itself (the binary, or main.ts; also 'herald' alone)
 
 Run 'herald <command> --help' for a command's options.
 

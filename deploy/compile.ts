@@ -18,7 +18,10 @@ export const TARGETS = {
 /** One of {@linkcode TARGETS}. */
 export type Target = keyof typeof TARGETS;
 
-/** The entry point, relative to the repository root. */
+/**
+ * The entry point, relative to the repository root: the hub, and the CLI when the first
+ * argument names a CLI command (`herald apps`; see `entryOf` in main.ts).
+ */
 export const ENTRYPOINT = "main.ts";
 
 /**

@@ -43,8 +43,13 @@ export interface App {
     request: Request,
     info?: Deno.ServeHandlerInfo,
   ) => Response | Promise<Response>;
-  /** Stops answering `/ready` with 200 and closes every client and agent with 1001. */
-  drain(): void;
+  /**
+   * Stops answering `/ready` with 200, closes every client and agent with 1001, and resolves once
+   * every connection has ended (its close frame went out and the client answered, or it went away), or
+   * after half of `HERALD_SHUTDOWN_TIMEOUT_MS`: exiting earlier could drop a close frame still
+   * queued, and the client would see a reset instead of 1001.
+   */
+  drain(): Promise<void>;
 }
 
 /** What the application is built from. */
@@ -63,6 +68,9 @@ export interface AppParts {
   readonly requests: ReadonlyMap<string, RequestHandler>;
   readonly agents: AgentRegistry;
 }
+
+/** How often a drain looks whether every connection has ended. */
+const DRAIN_POLL_MS = 10;
 
 const APP_ROUTE = new URLPattern({ pathname: "/apps/:appId" });
 
@@ -238,10 +246,14 @@ export function createApp(parts: AppParts): App {
     metrics,
     agents,
     handler,
-    drain() {
+    async drain() {
       draining = true;
       agents.drain();
       hub.closeAll(DISCONNECT.shutdown);
+      const deadline = clock.now() + config.shutdownTimeoutMs / 2;
+      while (connections.total > 0 && clock.now() < deadline) {
+        await clock.sleep(DRAIN_POLL_MS);
+      }
     },
   };
 }

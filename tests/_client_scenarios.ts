@@ -114,7 +114,7 @@ export const CLIENT_SCENARIOS: readonly ClientScenario[] = [
         await itemsOf(driver, "web", (items) => eventsIn(items).length === 2, "2 live events");
 
         assert.equal((await first.stop()).code, 0);
-        proxy.down();
+        proxy.refuse();
         view = await waitForState(driver, "reconnecting", "the client to notice the restart");
         assert.deepEqual(view.lastClose, {
           code: 1001,
@@ -159,7 +159,7 @@ export const CLIENT_SCENARIOS: readonly ClientScenario[] = [
       const live = await driver.publish([step(1), step(2)]);
       await itemsOf(driver, "web", (items) => eventsIn(items).length === 2, "2 live events");
       await first.stop();
-      proxy.down();
+      proxy.refuse();
       await waitForState(driver, "reconnecting", "the client to notice the restart");
       // Memory history: the new process starts a new epoch, so the old cursor cannot be placed.
       await using second = await spawnHub();

@@ -54,7 +54,7 @@ export function startTestHub(env: Record<string, string> = {}): TestHub {
   const port = server.addr.port;
   const url = `http://127.0.0.1:${port}`;
   const close = async () => {
-    app.drain();
+    await app.drain();
     await server.shutdown();
   };
   return {
