@@ -20,6 +20,8 @@ COPY agents/ ./agents/
 # The CLI main.ts runs for CLI commands, and the client it is built on.
 COPY cli/ ./cli/
 COPY client/ ./client/
+# The built dashboard (a module server/dashboard.ts imports); its sources are not needed.
+COPY web/dist/ ./web/dist/
 COPY deploy/healthcheck.ts ./deploy/
 
 USER deno

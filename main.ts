@@ -33,6 +33,7 @@ import type { Presence } from "./hub/presence/presence.ts";
 import { type App, createApp } from "./server/app.ts";
 import { type AgentKeys, DEFAULT_TENANT, PublishTokenAuth } from "./server/auth.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
+import { builtDashboard } from "./server/dashboard.ts";
 import { debugRequests } from "./server/debug.ts";
 import { IsolateRoll, parallelIsolates } from "./server/isolates.ts";
 import { flushLogs, logger, redactSecret, setUpLogging } from "./server/log.ts";
@@ -261,7 +262,19 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
     },
   };
   const auth = new PublishTokenAuth(new SecretToken(token), agentKeys);
-  return createApp({ config, node, hub, sources, metrics, clock, auth, requests, agents });
+  const dashboard = config.dashboard ? builtDashboard() : null;
+  return createApp({
+    config,
+    node,
+    hub,
+    sources,
+    metrics,
+    clock,
+    auth,
+    requests,
+    agents,
+    dashboard,
+  });
 }
 
 /**

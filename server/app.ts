@@ -24,6 +24,7 @@ import {
 import type { Access, Authenticator, Principal } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { agentRoutes } from "./agents.ts";
+import { Dashboard } from "./dashboard.ts";
 import { answerError, refuse } from "./errors.ts";
 import { handlePublish } from "./publish.ts";
 import { httpError, json } from "./responses.ts";
@@ -67,6 +68,8 @@ export interface AppParts {
   /** The WebSocket `request` topics. */
   readonly requests: ReadonlyMap<string, RequestHandler>;
   readonly agents: AgentRegistry;
+  /** The dashboard served at `/`; none when absent or null. */
+  readonly dashboard?: Dashboard | null;
 }
 
 /** How often a drain looks whether every connection has ended. */
@@ -77,6 +80,7 @@ const APP_ROUTE = new URLPattern({ pathname: "/apps/:appId" });
 /** Builds the application from its parts. */
 export function createApp(parts: AppParts): App {
   const { config, hub, sources, metrics, clock, auth, requests, node, agents } = parts;
+  const dashboard = parts.dashboard ?? null;
   const sessionLimits = {
     maxMessageBytes: config.maxMessageBytes,
     messageRate: config.messageRate,
@@ -181,6 +185,11 @@ export function createApp(parts: AppParts): App {
           admit: () => admit(info),
         });
         if (agentAnswer !== null) return agentAnswer;
+        if (dashboard !== null && Dashboard.owns(pathname)) {
+          if (method !== "GET" && method !== "HEAD") return methodNotAllowed("GET, HEAD");
+          const page = dashboard.answer(request);
+          if (page !== null) return page;
+        }
         const appRoute = APP_ROUTE.exec(url);
         if (appRoute !== null) {
           if (method !== "GET") return methodNotAllowed("GET");

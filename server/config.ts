@@ -71,6 +71,7 @@ export interface Config {
   readonly agentMaxFrameBytes: number;
   readonly agentStopOnShutdown: boolean;
   readonly presenceTtlMs: number;
+  readonly dashboard: boolean;
 }
 
 /** History backends `HERALD_HISTORY` accepts. */
@@ -596,6 +597,14 @@ export const SETTINGS = {
     description:
       "With the redis bus: a node that stops renewing its presence for this long counts as dead; its agents go offline.",
     parse: integer(1_000, 600_000),
+  },
+  // The dashboard at / (web/, built into web/dist/). See "The dashboard" in the README.
+  dashboard: {
+    env: "HERALD_DASHBOARD",
+    default: true,
+    description:
+      "Serve the dashboard at / and its assets under /assets/; 0 turns it off (/ then answers 404).",
+    parse: flag,
   },
 } satisfies { [K in keyof Config]: Setting<Config[K]> };
 

@@ -125,7 +125,8 @@ export async function admitStream(
   auth: Authenticator,
   access: Access,
 ): Promise<Response | { initial: InitialSubscriptions; principal: Principal }> {
-  if (!originAllowed(request.headers.get("origin"), config.allowedOrigins)) {
+  const ownHost = new URL(request.url).host;
+  if (!originAllowed(request.headers.get("origin"), config.allowedOrigins, ownHost)) {
     return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
   }
   const initial = readQuery(new URL(request.url), config.maxSubscriptions);
