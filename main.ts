@@ -13,6 +13,11 @@
  * @module
  */
 
+import { MemoryAgentStore } from "./agents/store.ts";
+import type { AgentStore } from "./agents/store.ts";
+import { AgentRegistry } from "./agents/registry.ts";
+import { agentRequests } from "./agents/requests.ts";
+import { agentOfKey, deriveAgentKey, isIssuedKey } from "./agents/keys.ts";
 import { BroadcastBus } from "./hub/bus/broadcast.ts";
 import type { Bus } from "./hub/bus/bus.ts";
 import { MemoryBus } from "./hub/bus/memory.ts";
@@ -23,8 +28,10 @@ import { MemoryHistory } from "./hub/history/memory.ts";
 import { RedisHistory } from "./hub/history/redis.ts";
 import { Hub } from "./hub/hub.ts";
 import { Metrics } from "./hub/metrics.ts";
+import { MemoryPresence } from "./hub/presence/memory.ts";
+import type { Presence } from "./hub/presence/presence.ts";
 import { type App, createApp } from "./server/app.ts";
-import { PublishTokenAuth } from "./server/auth.ts";
+import { type AgentKeys, DEFAULT_TENANT, PublishTokenAuth } from "./server/auth.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
 import { builtDashboard } from "./server/dashboard.ts";
 import { debugRequests } from "./server/debug.ts";
@@ -116,6 +123,48 @@ export async function createBus(config: Config, node: string): Promise<Bus> {
   }
 }
 
+/** Where agents are recorded: the agent store and presence. */
+export interface AgentParts {
+  readonly store: AgentStore;
+  readonly presence: Presence;
+}
+
+/**
+ * The agent store and presence for `config`: shared through Redis with the redis bus (loaded
+ * only then), in memory otherwise (one process: with the broadcast bus each isolate knows only
+ * its own agents).
+ */
+export async function createAgentParts(
+  config: Config,
+  node: string,
+  clock: Clock,
+): Promise<AgentParts> {
+  if (config.bus !== "redis") {
+    return {
+      store: new MemoryAgentStore(config.agentCommandsKept),
+      presence: new MemoryPresence(),
+    };
+  }
+  const [{ RedisAgentStore }, { RedisPresence }] = await Promise.all([
+    import("./agents/redis.ts"),
+    import("./hub/presence/redis.ts"),
+  ]);
+  return {
+    store: new RedisAgentStore({
+      url: config.redisUrl,
+      prefix: config.redisPrefix,
+      commandTtlMs: config.agentCommandTtlMs,
+    }),
+    presence: new RedisPresence({
+      node,
+      url: config.redisUrl,
+      prefix: config.redisPrefix,
+      ttlMs: config.presenceTtlMs,
+      clock,
+    }),
+  };
+}
+
 /** What {@linkcode assemble} may be given instead of building it. */
 export interface Overrides {
   /** Defaults to the system clock. */
@@ -124,6 +173,10 @@ export interface Overrides {
   readonly bus?: Bus;
   /** This node's id; must be the one the bus was built with. */
   readonly node?: string;
+  /** The agent store and presence (see {@linkcode createAgentParts}); in memory when absent. */
+  readonly agents?: AgentParts;
+  /** The hub-wide agent key; `config.agentKey`, else a random one nobody knows. */
+  readonly agentKey?: string;
 }
 
 /**
@@ -167,15 +220,61 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
   });
   const sources = { state, history };
   const requests = requestHandlers(sources, config.historyReadLimit);
+  const agentKey = overrides.agentKey ?? config.agentKey ?? crypto.randomUUID();
+  // No log line may hold the agent key either.
+  redactSecret(agentKey);
+  const agentParts = overrides.agents ?? {
+    store: new MemoryAgentStore(config.agentCommandsKept),
+    presence: new MemoryPresence(),
+  };
+  const agents = new AgentRegistry({
+    node,
+    ...agentParts,
+    clock,
+    settings: {
+      approval: config.agentApproval,
+      staleMs: config.agentStaleMs,
+      checkMs: config.agentCheckMs,
+      pingMs: config.agentPingMs,
+      commandTimeoutMs: config.agentCommandTimeoutMs,
+      maxWaitMs: config.agentMaxWaitMs,
+      stopOnShutdown: config.agentStopOnShutdown,
+    },
+    publish: (tenant, events) => hub.publish(tenant, events),
+    send: (to, message) => bus.send(to, message),
+    issueKey: (tenant, agentId) => deriveAgentKey(agentKey, tenant, agentId),
+  });
+  hub.onMessage((from, message) => agents.message(from, message));
+  for (const [topic, handler] of agentRequests(agents)) requests.set(topic, handler);
   // Test-only request topics (HERALD_DEBUG_HOOKS=1), never on by default.
   if (config.debugHooks) {
     for (const [topic, handler] of debugRequests(node)) requests.set(topic, handler);
   }
   // No log line may ever hold the token, whoever writes it.
   redactSecret(token);
-  const auth = new PublishTokenAuth(new SecretToken(token));
+  const agentKeys: AgentKeys = {
+    shared: new SecretToken(agentKey),
+    // A key issued on registration names its agent and is checked by deriving it again.
+    issued: async (key) => {
+      const agentId = agentOfKey(key);
+      if (agentId === null || !await isIssuedKey(agentKey, DEFAULT_TENANT, key)) return null;
+      return { tenant: DEFAULT_TENANT, agentId };
+    },
+  };
+  const auth = new PublishTokenAuth(new SecretToken(token), agentKeys);
   const dashboard = config.dashboard ? builtDashboard() : null;
-  return createApp({ config, node, hub, sources, metrics, clock, auth, requests, dashboard });
+  return createApp({
+    config,
+    node,
+    hub,
+    sources,
+    metrics,
+    clock,
+    auth,
+    requests,
+    agents,
+    dashboard,
+  });
 }
 
 /**
@@ -227,10 +326,26 @@ async function build(args: readonly string[]): Promise<{ config: Config; app: Ap
       { reason: source.reason },
     );
   }
+  const agentKey = await loadPublishToken(config.agentKey, config.dataDir, "agent-key");
+  if (agentKey.source.kind === "file") {
+    log.info(
+      agentKey.source.created
+        ? "Generated an agent key and stored it in {path}"
+        : "Using the agent key stored in {path}",
+      { path: agentKey.source.path },
+    );
+  } else if (agentKey.source.kind === "ephemeral") {
+    log.warning(
+      "Could not store an agent key ({reason}); this run uses a random one nobody knows: set HERALD_AGENT_KEY",
+      { reason: agentKey.source.reason },
+    );
+  }
   const node = crypto.randomUUID();
   const bus = await createBus(config, node);
-  const app = assemble(config, token, { bus, node });
+  const agents = await createAgentParts(config, node, systemClock);
+  const app = assemble(config, token, { bus, node, agents, agentKey: agentKey.token });
   await app.hub.start();
+  await app.agents.start();
   return { config, app };
 }
 
@@ -292,6 +407,7 @@ async function serveItself(config: Config, app: App): Promise<void> {
   onSignals(config, async () => {
     await app.drain();
     await server.shutdown();
+    await app.agents.close();
     await app.hub.bus.close();
     await app.hub.history.close();
   });
@@ -309,6 +425,7 @@ function serveThroughDenoServe(config: Config, app: App): void {
   // The first isolate to exit ends the process: exit once every isolate finished.
   onSignals(config, async () => {
     await app.drain();
+    await app.agents.close();
     await app.hub.bus.close();
     await app.hub.history.close();
   }, () => isolates.stopped());

@@ -22,7 +22,11 @@ export type Access =
   /** `POST /events`. */
   | "publish"
   /** `/events/stream` and the REST reads. */
-  | "read";
+  | "read"
+  /** An agent registering or connecting: reads `X-Agent-API-Key`. */
+  | "agent"
+  /** Commanding and approving agents (`POST /agents/...`): needs the `control` grant (admin). */
+  | "control";
 
 /** Why a request is refused: the HTTP error code, message and challenge to answer with. */
 export interface Refusal {
@@ -43,7 +47,10 @@ export interface Authenticator {
 }
 
 const ANONYMOUS = principal(DEFAULT_TENANT, "anonymous", false);
-const PUBLISHER = principal(DEFAULT_TENANT, "publisher", true);
+// In this mode the publish token is the operator's only credential, so it also carries the
+// `control` grant (commanding and approving agents; see docs/security.md).
+const PUBLISHES = principal(DEFAULT_TENANT, "publisher", true);
+const PUBLISHER: Principal = { ...PUBLISHES, may: { ...PUBLISHES.may, admin: true } };
 
 /**
  * Today's behaviour: one `default` tenant; anonymous readers and subscribers; the publish token
@@ -66,16 +73,20 @@ const PUBLISHER = principal(DEFAULT_TENANT, "publisher", true);
  */
 export class PublishTokenAuth implements Authenticator {
   readonly #token: SecretToken;
+  readonly #agentKeys: AgentKeys | null;
 
-  constructor(token: SecretToken) {
+  /** `agentKeys`: how agent keys are checked; without it every agent is refused. */
+  constructor(token: SecretToken, agentKeys: AgentKeys | null = null) {
     this.#token = token;
+    this.#agentKeys = agentKeys;
   }
 
   authenticate(request: Request, access: Access): Promise<Authentication> {
+    if (access === "agent") return authenticateAgent(request, this.#agentKeys);
     return Promise.resolve(this.#decide(request, access));
   }
 
-  #decide(request: Request, access: Access): Authentication {
+  #decide(request: Request, access: Exclude<Access, "agent">): Authentication {
     switch (access) {
       case "read":
         return { ok: true, principal: ANONYMOUS };
@@ -86,6 +97,16 @@ export class PublishTokenAuth implements Authenticator {
           refusal: {
             code: "unauthorized",
             message: "publishing needs Authorization: Bearer <publish token>",
+            challenge: 'Bearer realm="herald"',
+          },
+        };
+      case "control":
+        if (this.#token.matches(bearerToken(request))) return { ok: true, principal: PUBLISHER };
+        return {
+          ok: false,
+          refusal: {
+            code: "unauthorized",
+            message: "commanding agents needs Authorization: Bearer <publish token>",
             challenge: 'Bearer realm="herald"',
           },
         };
@@ -100,4 +121,47 @@ export class PublishTokenAuth implements Authenticator {
       }
     }
   }
+}
+
+// -- Agent credentials (issue 11) ---------------------------------------------------------
+// `X-Agent-API-Key` is either the hub-wide agent key (HERALD_AGENT_KEY; any agent id) or a key
+// issued to one agent on registration (bound to that agent id; derived from the hub-wide key).
+
+/** How agent keys are checked (built by the composition root; see `agents/keys.ts`). */
+export interface AgentKeys {
+  /** The hub-wide agent key. */
+  readonly shared: SecretToken;
+  /** The agent an issued key belongs to when `key` is valid, else null. */
+  issued(key: string): Promise<{ tenant: string; agentId: string } | null>;
+}
+
+/** The header StreamSpace agents send their key in. */
+export const AGENT_KEY_HEADER = "x-agent-api-key";
+
+const AGENT_REFUSAL: Refusal = {
+  code: "unauthorized",
+  message: "agents need a valid X-Agent-API-Key",
+};
+
+/** An agent principal: subject `agent` (shared key) or `agent:<id>` (a key bound to `id`). */
+function agentPrincipal(tenant: string, agentId: string | null): Principal {
+  return {
+    tenant,
+    subject: agentId === null ? "agent" : `agent:${agentId}`,
+    may: { subscribe: [], publish: false, agent: true, admin: false },
+  };
+}
+
+async function authenticateAgent(
+  request: Request,
+  keys: AgentKeys | null,
+): Promise<Authentication> {
+  const key = request.headers.get(AGENT_KEY_HEADER)?.trim() ?? "";
+  if (keys === null || key === "") return { ok: false, refusal: AGENT_REFUSAL };
+  if (keys.shared.matches(key)) {
+    return { ok: true, principal: agentPrincipal(DEFAULT_TENANT, null) };
+  }
+  const issued = await keys.issued(key);
+  if (issued === null) return { ok: false, refusal: AGENT_REFUSAL };
+  return { ok: true, principal: agentPrincipal(issued.tenant, issued.agentId) };
 }
