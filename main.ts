@@ -245,6 +245,7 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
     issueKey: (tenant, agentId) => deriveAgentKey(agentKey, tenant, agentId),
   });
   hub.onMessage((from, message) => agents.message(from, message));
+  metrics.countAgentsWith(() => agents.connectedHere);
   for (const [topic, handler] of agentRequests(agents)) requests.set(topic, handler);
   // Test-only request topics (HERALD_DEBUG_HOOKS=1), never on by default.
   if (config.debugHooks) {

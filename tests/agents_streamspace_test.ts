@@ -51,6 +51,9 @@ Deno.test("a StreamSpace agent registers, connects, heartbeats, is commanded, ac
     const body = await (await fetch(`${hub.url}/agents/k8s-prod-us-east-1`)).json();
     return body.agent.lastHeartbeat !== null && body.agent.activeSessions === 0;
   }, "the heartbeat recorded");
+  const agentsOnline = async () =>
+    (await (await fetch(`${hub.url}/metrics`)).text()).match(/^herald_agents_online (\d+)$/m)?.[1];
+  assert.equal(await agentsOnline(), "1", "herald_agents_online counts the connected agent");
 
   const sent = await control(hub.url, "POST", "/agents/k8s-prod-us-east-1/commands", {
     action: "start_session",
@@ -101,6 +104,7 @@ Deno.test("a StreamSpace agent registers, connects, heartbeats, is commanded, ac
 
   await agent.close();
   await watcher.waitForFrame((f) => f.type === "agent.offline", "agent.offline");
+  assert.equal(await agentsOnline(), "0");
 });
 
 Deno.test("the agent endpoint answers 400, 401 and 404 before upgrading", async () => {
