@@ -16,6 +16,7 @@ COPY events/ ./events/
 COPY hub/ ./hub/
 COPY server/ ./server/
 COPY state/ ./state/
+COPY agents/ ./agents/
 # The CLI main.ts runs for CLI commands, and the client it is built on.
 COPY cli/ ./cli/
 COPY client/ ./client/

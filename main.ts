@@ -13,6 +13,11 @@
  * @module
  */
 
+import { MemoryAgentStore } from "./agents/store.ts";
+import type { AgentStore } from "./agents/store.ts";
+import { AgentRegistry } from "./agents/registry.ts";
+import { agentRequests } from "./agents/requests.ts";
+import { agentOfKey, deriveAgentKey, isIssuedKey } from "./agents/keys.ts";
 import { BroadcastBus } from "./hub/bus/broadcast.ts";
 import type { Bus } from "./hub/bus/bus.ts";
 import { MemoryBus } from "./hub/bus/memory.ts";
@@ -23,8 +28,16 @@ import { MemoryHistory } from "./hub/history/memory.ts";
 import { RedisHistory } from "./hub/history/redis.ts";
 import { Hub } from "./hub/hub.ts";
 import { Metrics } from "./hub/metrics.ts";
+import { MemoryPresence } from "./hub/presence/memory.ts";
+import type { Presence } from "./hub/presence/presence.ts";
 import { type App, createApp } from "./server/app.ts";
-import { type Authenticator, createAuthenticator, PublishTokenAuth } from "./server/auth.ts";
+import {
+  type AgentKeys,
+  type Authenticator,
+  createAuthenticator,
+  DEFAULT_TENANT,
+  PublishTokenAuth,
+} from "./server/auth.ts";
 import { RequestError } from "./hub/errors.ts";
 import { readsAll } from "./hub/principal.ts";
 import type { RequestHandler } from "./hub/session.ts";
@@ -122,6 +135,48 @@ export async function createBus(config: Config, node: string): Promise<Bus> {
   }
 }
 
+/** Where agents are recorded: the agent store and presence. */
+export interface AgentParts {
+  readonly store: AgentStore;
+  readonly presence: Presence;
+}
+
+/**
+ * The agent store and presence for `config`: shared through Redis with the redis bus (loaded
+ * only then), in memory otherwise (one process: with the broadcast bus each isolate knows only
+ * its own agents).
+ */
+export async function createAgentParts(
+  config: Config,
+  node: string,
+  clock: Clock,
+): Promise<AgentParts> {
+  if (config.bus !== "redis") {
+    return {
+      store: new MemoryAgentStore(config.agentCommandsKept),
+      presence: new MemoryPresence(),
+    };
+  }
+  const [{ RedisAgentStore }, { RedisPresence }] = await Promise.all([
+    import("./agents/redis.ts"),
+    import("./hub/presence/redis.ts"),
+  ]);
+  return {
+    store: new RedisAgentStore({
+      url: config.redisUrl,
+      prefix: config.redisPrefix,
+      commandTtlMs: config.agentCommandTtlMs,
+    }),
+    presence: new RedisPresence({
+      node,
+      url: config.redisUrl,
+      prefix: config.redisPrefix,
+      ttlMs: config.presenceTtlMs,
+      clock,
+    }),
+  };
+}
+
 /** What {@linkcode assemble} may be given instead of building it. */
 export interface Overrides {
   /** Defaults to the system clock. */
@@ -134,6 +189,10 @@ export interface Overrides {
   readonly auth?: Authenticator;
   /** The metrics the auth seam counts into, when it was built beforehand. */
   readonly metrics?: Metrics;
+  /** The agent store and presence (see {@linkcode createAgentParts}); in memory when absent. */
+  readonly agents?: AgentParts;
+  /** The hub-wide agent key; `config.agentKey`, else a random one nobody knows. */
+  readonly agentKey?: string;
 }
 
 /** A request topic over live state or history answers only a principal that reads all. */
@@ -195,15 +254,63 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
       readingAll(handler),
     ]),
   );
+  const agentKey = overrides.agentKey ?? config.agentKey ?? crypto.randomUUID();
+  // No log line may hold the agent key either.
+  redactSecret(agentKey);
+  const agentParts = overrides.agents ?? {
+    store: new MemoryAgentStore(config.agentCommandsKept),
+    presence: new MemoryPresence(),
+  };
+  const agents = new AgentRegistry({
+    node,
+    ...agentParts,
+    clock,
+    settings: {
+      approval: config.agentApproval,
+      staleMs: config.agentStaleMs,
+      checkMs: config.agentCheckMs,
+      pingMs: config.agentPingMs,
+      commandTimeoutMs: config.agentCommandTimeoutMs,
+      maxWaitMs: config.agentMaxWaitMs,
+      stopOnShutdown: config.agentStopOnShutdown,
+    },
+    publish: (tenant, events) => hub.publish(tenant, events),
+    send: (to, message) => bus.send(to, message),
+    issueKey: (tenant, agentId) => deriveAgentKey(agentKey, tenant, agentId),
+  });
+  hub.onMessage((from, message) => agents.message(from, message));
+  metrics.countAgentsWith(() => agents.connectedHere);
+  for (const [topic, handler] of agentRequests(agents)) requests.set(topic, handler);
   // Test-only request topics (HERALD_DEBUG_HOOKS=1), never on by default.
   if (config.debugHooks) {
     for (const [topic, handler] of debugRequests(node)) requests.set(topic, handler);
   }
   // No log line may ever hold the token, whoever writes it.
   redactSecret(token);
-  const auth = overrides.auth ?? new PublishTokenAuth(new SecretToken(token));
+  const agentKeys: AgentKeys = {
+    shared: new SecretToken(agentKey),
+    // A key issued on registration names its agent and is checked by deriving it again.
+    issued: async (key) => {
+      const agentId = agentOfKey(key);
+      if (agentId === null || !await isIssuedKey(agentKey, DEFAULT_TENANT, key)) return null;
+      return { tenant: DEFAULT_TENANT, agentId };
+    },
+  };
+  // HERALD_AUTH=token|jwt: the seam built beforehand (agents present tokens with scope agent).
+  const auth = overrides.auth ?? new PublishTokenAuth(new SecretToken(token), agentKeys);
   const dashboard = config.dashboard ? builtDashboard() : null;
-  return createApp({ config, node, hub, sources, metrics, clock, auth, requests, dashboard });
+  return createApp({
+    config,
+    node,
+    hub,
+    sources,
+    metrics,
+    clock,
+    auth,
+    requests,
+    agents,
+    dashboard,
+  });
 }
 
 /**
@@ -262,19 +369,46 @@ async function build(args: readonly string[]): Promise<{ config: Config; app: Ap
     );
   }
   const metrics = new Metrics();
-  let auth: Authenticator;
+  // `none` is built by assemble, with the agent keys; the other modes here, so a bad tokens
+  // file or key stops the start.
+  let auth: Authenticator | undefined;
   try {
-    auth = await createAuthenticator(config, token, systemClock, { metrics });
+    if (config.auth !== "none") {
+      auth = await createAuthenticator(config, token, systemClock, { metrics });
+    }
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     log.error("Cannot start authentication: {reason}", { reason });
     await flushLogs();
     Deno.exit(2);
   }
+  const agentKey = await loadPublishToken(config.agentKey, config.dataDir, "agent-key");
+  if (agentKey.source.kind === "file") {
+    log.info(
+      agentKey.source.created
+        ? "Generated an agent key and stored it in {path}"
+        : "Using the agent key stored in {path}",
+      { path: agentKey.source.path },
+    );
+  } else if (agentKey.source.kind === "ephemeral") {
+    log.warning(
+      "Could not store an agent key ({reason}); this run uses a random one nobody knows: set HERALD_AGENT_KEY",
+      { reason: agentKey.source.reason },
+    );
+  }
   const node = crypto.randomUUID();
   const bus = await createBus(config, node);
-  const app = assemble(config, token, { bus, node, auth, metrics });
+  const agents = await createAgentParts(config, node, systemClock);
+  const app = assemble(config, token, {
+    bus,
+    node,
+    agents,
+    agentKey: agentKey.token,
+    metrics,
+    ...(auth === undefined ? {} : { auth }),
+  });
   await app.hub.start();
+  await app.agents.start();
   return { config, app };
 }
 
@@ -336,6 +470,7 @@ async function serveItself(config: Config, app: App): Promise<void> {
   onSignals(config, async () => {
     await app.drain();
     await server.shutdown();
+    await app.agents.close();
     await app.hub.bus.close();
     await app.hub.history.close();
   });
@@ -353,6 +488,7 @@ function serveThroughDenoServe(config: Config, app: App): void {
   // The first isolate to exit ends the process: exit once every isolate finished.
   onSignals(config, async () => {
     await app.drain();
+    await app.agents.close();
     await app.hub.bus.close();
     await app.hub.history.close();
   }, () => isolates.stopped());

@@ -65,6 +65,8 @@ export const ERROR_CODES = {
   internal: "internal_error",
   /** A `request` asked for something the hub does not know (an app, a cluster). */
   notFound: "not_found",
+  /** A command names an agent that is registered but not connected (HTTP 409). */
+  agentOffline: "agent_offline",
 } as const;
 
 /** One of the {@linkcode ERROR_CODES}. */

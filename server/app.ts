@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { AgentRegistry } from "../agents/registry.ts";
 import { DISCONNECT } from "../events/codes.ts";
 import type { Clock } from "../hub/clock.ts";
 import type { Hub } from "../hub/hub.ts";
@@ -24,6 +25,7 @@ import {
 } from "../state/queries.ts";
 import type { Access, Authenticator, Principal } from "./auth.ts";
 import type { Config } from "./config.ts";
+import { agentRoutes } from "./agents.ts";
 import { Dashboard } from "./dashboard.ts";
 import { answerError, refuse } from "./errors.ts";
 import { handlePublish } from "./publish.ts";
@@ -37,14 +39,16 @@ export interface App {
   readonly node: string;
   readonly hub: Hub;
   readonly metrics: Metrics;
+  /** The agent registry (started and closed by the composition root). */
+  readonly agents: AgentRegistry;
   /** Never throws: an unexpected fault answers 500 `internal_error` and logs one line. */
   readonly handler: (
     request: Request,
     info?: Deno.ServeHandlerInfo,
   ) => Response | Promise<Response>;
   /**
-   * Stops answering `/ready` with 200, closes every client with 1001, and resolves once every
-   * connection has ended (its close frame went out and the client answered, or it went away), or
+   * Stops answering `/ready` with 200, closes every client and agent with 1001, and resolves once
+   * every connection has ended (its close frame went out and the client answered, or it went away), or
    * after half of `HERALD_SHUTDOWN_TIMEOUT_MS`: exiting earlier could drop a close frame still
    * queued, and the client would see a reset instead of 1001.
    */
@@ -65,6 +69,7 @@ export interface AppParts {
   readonly auth: Authenticator;
   /** The WebSocket `request` topics. */
   readonly requests: ReadonlyMap<string, RequestHandler>;
+  readonly agents: AgentRegistry;
   /** The dashboard served at `/`; none when absent or null. */
   readonly dashboard?: Dashboard | null;
 }
@@ -76,7 +81,7 @@ const APP_ROUTE = new URLPattern({ pathname: "/apps/:appId" });
 
 /** Builds the application from its parts. */
 export function createApp(parts: AppParts): App {
-  const { config, hub, sources, metrics, clock, auth, requests, node } = parts;
+  const { config, hub, sources, metrics, clock, auth, requests, node, agents } = parts;
   const dashboard = parts.dashboard ?? null;
   const sessionLimits = {
     maxMessageBytes: config.maxMessageBytes,
@@ -137,9 +142,10 @@ export function createApp(parts: AppParts): App {
   const admit = (
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
-    who: Who,
+    who?: Who,
   ): (() => void) | Response => {
-    const release = connections.acquire(ipOf(request, info), who.tenant);
+    // Agent connections are admitted before their key is read: counted per address and in total.
+    const release = connections.acquire(ipOf(request, info), who?.tenant ?? "");
     if (typeof release === "function") return release;
     metrics.limitRefusals.incLabel(`connections_${release}`);
     if (release === "total") {
@@ -236,6 +242,13 @@ export function createApp(parts: AppParts): App {
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         });
       default: {
+        const agentAnswer = agentRoutes(request, url, {
+          agents,
+          auth,
+          config,
+          admit: () => admit(request, info),
+        });
+        if (agentAnswer !== null) return agentAnswer;
         if (dashboard !== null && Dashboard.owns(pathname)) {
           if (method !== "GET" && method !== "HEAD") return methodNotAllowed("GET, HEAD");
           const page = dashboard.answer(request);
@@ -307,9 +320,11 @@ export function createApp(parts: AppParts): App {
     node,
     hub,
     metrics,
+    agents,
     handler,
     async drain() {
       draining = true;
+      agents.drain();
       hub.closeAll(DISCONNECT.shutdown);
       const deadline = clock.now() + config.shutdownTimeoutMs / 2;
       while (connections.total > 0 && clock.now() < deadline) {

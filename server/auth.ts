@@ -38,8 +38,13 @@ export type Access =
   | "publish"
   /** `/events/stream` and the REST reads. */
   | "read"
-  /** The agent endpoints: the credential comes in `X-Agent-API-Key` and needs scope `agent`. */
-  | "agent";
+  /**
+   * An agent registering or connecting: reads `X-Agent-API-Key` (in `token`/`jwt` mode a token
+   * with scope `agent`).
+   */
+  | "agent"
+  /** Commanding and approving agents (`POST /agents/...`): needs the `control` (or `admin`) grant. */
+  | "control";
 
 /** Why a request is refused: the HTTP error code, message and challenge to answer with. */
 export interface Refusal {
@@ -62,8 +67,13 @@ export interface Authenticator {
 }
 
 const ANONYMOUS = principal(DEFAULT_TENANT, "anonymous", false);
-const PUBLISHER = principal(DEFAULT_TENANT, "publisher", true);
-const AGENT: Principal = { ...PUBLISHER, subject: "agent", may: { ...PUBLISHER.may, agent: true } };
+// In this mode the publish token is the operator's only credential, so it also carries the
+// `control` grant (commanding and approving agents; see docs/security.md).
+const PUBLISHES = principal(DEFAULT_TENANT, "publisher", true);
+const PUBLISHER: Principal = {
+  ...PUBLISHES,
+  may: { ...PUBLISHES.may, control: true, admin: true },
+};
 
 /**
  * Today's behaviour: one `default` tenant; anonymous readers and subscribers; the publish token
@@ -86,16 +96,20 @@ const AGENT: Principal = { ...PUBLISHER, subject: "agent", may: { ...PUBLISHER.m
  */
 export class PublishTokenAuth implements Authenticator {
   readonly #token: SecretToken;
+  readonly #agentKeys: AgentKeys | null;
 
-  constructor(token: SecretToken) {
+  /** `agentKeys`: how agent keys are checked; without it every agent is refused. */
+  constructor(token: SecretToken, agentKeys: AgentKeys | null = null) {
     this.#token = token;
+    this.#agentKeys = agentKeys;
   }
 
   authenticate(request: Request, access: Access): Promise<Authentication> {
+    if (access === "agent") return authenticateAgent(request, this.#agentKeys);
     return Promise.resolve(this.#decide(request, access));
   }
 
-  #decide(request: Request, access: Access): Authentication {
+  #decide(request: Request, access: Exclude<Access, "agent">): Authentication {
     switch (access) {
       case "read":
         return { ok: true, principal: ANONYMOUS };
@@ -109,13 +123,14 @@ export class PublishTokenAuth implements Authenticator {
             challenge: 'Bearer realm="herald"',
           },
         };
-      case "agent":
-        if (this.#token.matches(agentKey(request))) return { ok: true, principal: AGENT };
+      case "control":
+        if (this.#token.matches(bearerToken(request))) return { ok: true, principal: PUBLISHER };
         return {
           ok: false,
           refusal: {
             code: "unauthorized",
-            message: "agents need X-Agent-API-Key: <publish token>",
+            message: "commanding agents needs Authorization: Bearer <publish token>",
+            challenge: 'Bearer realm="herald"',
           },
         };
       case "connect": {
@@ -131,6 +146,55 @@ export class PublishTokenAuth implements Authenticator {
       }
     }
   }
+}
+
+// -- Agent credentials (issue 11) ---------------------------------------------------------
+// `X-Agent-API-Key` is either the hub-wide agent key (HERALD_AGENT_KEY; any agent id) or a key
+// issued to one agent on registration (bound to that agent id; derived from the hub-wide key).
+
+/** How agent keys are checked (built by the composition root; see `agents/keys.ts`). */
+export interface AgentKeys {
+  /** The hub-wide agent key. */
+  readonly shared: SecretToken;
+  /** The agent an issued key belongs to when `key` is valid, else null. */
+  issued(key: string): Promise<{ tenant: string; agentId: string } | null>;
+}
+
+/** The header StreamSpace agents send their key in. */
+export const AGENT_KEY_HEADER = "x-agent-api-key";
+
+const AGENT_REFUSAL: Refusal = {
+  code: "unauthorized",
+  message: "agents need a valid X-Agent-API-Key",
+};
+
+/** An agent principal: subject `agent` (shared key) or `agent:<id>` (a key bound to `id`). */
+function agentPrincipal(tenant: string, agentId: string | null): Principal {
+  return {
+    tenant,
+    subject: subjectOf(agentId),
+    may: { ...ANONYMOUS.may, subscribe: [], agent: true },
+    expiresAt: null,
+    credential: subjectOf(agentId),
+  };
+}
+
+function subjectOf(agentId: string | null): string {
+  return agentId === null ? "agent" : `agent:${agentId}`;
+}
+
+async function authenticateAgent(
+  request: Request,
+  keys: AgentKeys | null,
+): Promise<Authentication> {
+  const key = request.headers.get(AGENT_KEY_HEADER)?.trim() ?? "";
+  if (keys === null || key === "") return { ok: false, refusal: AGENT_REFUSAL };
+  if (keys.shared.matches(key)) {
+    return { ok: true, principal: agentPrincipal(DEFAULT_TENANT, null) };
+  }
+  const issued = await keys.issued(key);
+  if (issued === null) return { ok: false, refusal: AGENT_REFUSAL };
+  return { ok: true, principal: agentPrincipal(issued.tenant, issued.agentId) };
 }
 
 /** Checks one presented credential: its principal, or the refusal message. */
@@ -191,6 +255,9 @@ export class CredentialAuth implements Authenticator {
     if (access === "agent" && !verified.may.agent) {
       return refused("forbidden", "this credential has no agent scope");
     }
+    if (access === "control" && !verified.may.control && !verified.may.admin) {
+      return refused("forbidden", "commanding agents needs scope control or admin");
+    }
     return { ok: true, principal: verified };
   }
 
@@ -224,11 +291,11 @@ export async function createAuthenticator(
   config: Config,
   publishToken: string,
   clock: Clock,
-  options: { fetch?: typeof fetch; metrics?: Metrics } = {},
+  options: { fetch?: typeof fetch; metrics?: Metrics; agentKeys?: AgentKeys } = {},
 ): Promise<Authenticator> {
   switch (config.auth) {
     case "none":
-      return new PublishTokenAuth(new SecretToken(publishToken));
+      return new PublishTokenAuth(new SecretToken(publishToken), options.agentKeys ?? null);
     case "token": {
       const file = new TokensFile(
         config.tokensFile!,

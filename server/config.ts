@@ -79,6 +79,18 @@ export interface Config {
   readonly publishBurst: number;
   readonly upgradeRate: number;
   readonly upgradeBurst: number;
+  readonly agentKey: string | undefined;
+  readonly agentApproval: "auto" | "manual";
+  readonly agentStaleMs: number;
+  readonly agentCheckMs: number;
+  readonly agentPingMs: number;
+  readonly agentCommandTimeoutMs: number;
+  readonly agentMaxWaitMs: number;
+  readonly agentCommandsKept: number;
+  readonly agentCommandTtlMs: number;
+  readonly agentMaxFrameBytes: number;
+  readonly agentStopOnShutdown: boolean;
+  readonly presenceTtlMs: number;
   readonly dashboard: boolean;
 }
 
@@ -672,6 +684,87 @@ export const SETTINGS = {
     parse: integer(1, 10_000_000),
   },
 
+  // Agents (issue 11): registration, the agent connection, commands. See "Agents" in
+  // docs/protocol.md and docs/operations.md.
+  agentKey: {
+    env: "HERALD_AGENT_KEY",
+    default: undefined,
+    description:
+      "Key agents present in X-Agent-API-Key to register and connect. Unset: generated on first start and stored in the data directory (agent-key).",
+    parse: (raw: string) =>
+      raw.length >= 16 ? raw : new Error("must be at least 16 characters long"),
+  },
+  agentApproval: {
+    env: "HERALD_AGENT_APPROVAL",
+    default: "auto" as const,
+    description:
+      "auto: registered agents may connect at once; manual: they stay pending until POST /agents/:id/approve.",
+    parse: oneOf(["auto", "manual"] as const),
+  },
+  agentStaleMs: {
+    env: "HERALD_AGENT_STALE_MS",
+    default: 45_000,
+    description:
+      "An agent without a heartbeat for longer than this is stale: closed (4020) and reported offline.",
+    parse: integer(1_000, 3_600_000),
+  },
+  agentCheckMs: {
+    env: "HERALD_AGENT_CHECK_MS",
+    default: 5_000,
+    description:
+      "How often staleness, command timeouts, application pings and dead nodes' agents are checked.",
+    parse: integer(100, 60_000),
+  },
+  agentPingMs: {
+    env: "HERALD_AGENT_PING_MS",
+    default: 30_000,
+    description: "Interval of the application ping frame sent to each agent (0: never).",
+    parse: integer(0, 3_600_000),
+  },
+  agentCommandTimeoutMs: {
+    env: "HERALD_AGENT_COMMAND_TIMEOUT_MS",
+    default: 60_000,
+    description: "A command without complete or failed after this long is timed_out.",
+    parse: integer(100, 86_400_000),
+  },
+  agentMaxWaitMs: {
+    env: "HERALD_AGENT_MAX_WAIT_MS",
+    default: 60_000,
+    description: "Longest ?wait= a command request may ask for.",
+    parse: integer(0, 600_000),
+  },
+  agentCommandsKept: {
+    env: "HERALD_AGENT_COMMANDS_KEPT",
+    default: 10_000,
+    description: "Commands the memory agent store remembers (oldest forgotten first).",
+    parse: integer(10, 10_000_000),
+  },
+  agentCommandTtlMs: {
+    env: "HERALD_AGENT_COMMAND_TTL_MS",
+    default: 3_600_000,
+    description: "How long the Redis agent store keeps a command's record.",
+    parse: integer(1_000, 604_800_000),
+  },
+  agentMaxFrameBytes: {
+    env: "HERALD_AGENT_MAX_FRAME_BYTES",
+    default: 512 * KIB,
+    description: "Largest frame an agent may send; a larger one closes the connection with 1009.",
+    parse: integer(1 * KIB, 64 * MIB),
+  },
+  agentStopOnShutdown: {
+    env: "HERALD_AGENT_STOP_ON_SHUTDOWN",
+    default: false,
+    description:
+      "1: on shutdown send agents a shutdown frame (StreamSpace agents then stop for good). 0: close with 1001 so they reconnect.",
+    parse: flag,
+  },
+  presenceTtlMs: {
+    env: "HERALD_PRESENCE_TTL_MS",
+    default: 15_000,
+    description:
+      "With the redis bus: a node that stops renewing its presence for this long counts as dead; its agents go offline.",
+    parse: integer(1_000, 600_000),
+  },
   // The dashboard at / (web/, built into web/dist/). See "The dashboard" in the README.
   dashboard: {
     env: "HERALD_DASHBOARD",

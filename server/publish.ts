@@ -29,14 +29,14 @@ export interface PublishDeps {
 }
 
 /** The body did not arrive within `HERALD_BODY_TIMEOUT_MS`. */
-const TIMED_OUT = Symbol("timed out");
+export const TIMED_OUT = Symbol("timed out");
 
 /**
  * Reads a body up to `limit` bytes within `timeoutMs`; null when it is longer, `TIMED_OUT` when
  * it is still incomplete at the deadline. A timed-out read is cancelled and its chunks released;
  * Deno.serve keeps the connection itself open until the peer sends the rest or closes it.
  */
-async function readLimited(
+export async function readLimited(
   request: Request,
   limit: number,
   timeoutMs: number,

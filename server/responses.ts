@@ -13,6 +13,7 @@ export const HTTP_ERRORS = {
   origin_forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
+  agent_offline: 409,
   request_timeout: 408,
   body_too_large: 413,
   batch_too_large: 413,

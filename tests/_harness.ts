@@ -89,8 +89,10 @@ export function startTestHub(
 export async function openTestHub(env: Record<string, string> = {}): Promise<TestHub> {
   const hub = startTestHub(env);
   await hub.app.hub.start();
+  await hub.app.agents.start();
   const close = async () => {
     await hub.close();
+    await hub.app.agents.close();
     await hub.app.hub.history.close();
   };
   return { ...hub, close, [Symbol.asyncDispose]: close };

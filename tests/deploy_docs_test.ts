@@ -40,6 +40,7 @@ async function logMessages(): Promise<string[]> {
   for (
     const dir of [
       "",
+      "agents/",
       "hub/",
       "hub/bus/",
       "hub/history/",
