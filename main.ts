@@ -31,7 +31,16 @@ import { Metrics } from "./hub/metrics.ts";
 import { MemoryPresence } from "./hub/presence/memory.ts";
 import type { Presence } from "./hub/presence/presence.ts";
 import { type App, createApp } from "./server/app.ts";
-import { type AgentKeys, DEFAULT_TENANT, PublishTokenAuth } from "./server/auth.ts";
+import {
+  type AgentKeys,
+  type Authenticator,
+  createAuthenticator,
+  DEFAULT_TENANT,
+  PublishTokenAuth,
+} from "./server/auth.ts";
+import { RequestError } from "./hub/errors.ts";
+import { readsAll } from "./hub/principal.ts";
+import type { RequestHandler } from "./hub/session.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
 import { builtDashboard } from "./server/dashboard.ts";
 import { debugRequests } from "./server/debug.ts";
@@ -42,6 +51,9 @@ import { httpError } from "./server/responses.ts";
 import { loadPublishToken, SecretToken } from "./server/token.ts";
 import { requestHandlers } from "./state/queries.ts";
 import { LiveState } from "./state/state.ts";
+
+/** Addresses only this machine reaches: `HERALD_AUTH=none` is safe there. */
+const LOOPBACK_HOSTS = ["127.0.0.1", "::1", "[::1]", "localhost"];
 
 /** The first arguments that run the `herald` CLI (cli/main.ts) rather than the hub. */
 export const CLI_COMMANDS: ReadonlySet<string> = new Set([
@@ -173,10 +185,27 @@ export interface Overrides {
   readonly bus?: Bus;
   /** This node's id; must be the one the bus was built with. */
   readonly node?: string;
+  /** The auth seam (see {@linkcode createAuthenticator}); the publish token's when absent. */
+  readonly auth?: Authenticator;
+  /** The metrics the auth seam counts into, when it was built beforehand. */
+  readonly metrics?: Metrics;
   /** The agent store and presence (see {@linkcode createAgentParts}); in memory when absent. */
   readonly agents?: AgentParts;
   /** The hub-wide agent key; `config.agentKey`, else a random one nobody knows. */
   readonly agentKey?: string;
+}
+
+/** A request topic over live state or history answers only a principal that reads all. */
+function readingAll(handler: RequestHandler): RequestHandler {
+  return (client, payload) => {
+    if (!readsAll(client.principal)) {
+      throw new RequestError(
+        "forbidden",
+        "reading state and history needs scope subscribe:*, control or admin",
+      );
+    }
+    return handler(client, payload);
+  };
 }
 
 /**
@@ -191,7 +220,7 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
   const clock = overrides.clock ?? systemClock;
   const node = overrides.node ?? crypto.randomUUID();
   const bus = overrides.bus ?? new MemoryBus(node);
-  const metrics = new Metrics();
+  const metrics = overrides.metrics ?? new Metrics();
   const history = createHistory(config, clock);
   const state = new LiveState({
     maxEntries: config.stateMaxEntries,
@@ -219,7 +248,12 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
     quietMax: config.historySize,
   });
   const sources = { state, history };
-  const requests = requestHandlers(sources, config.historyReadLimit);
+  const requests = new Map(
+    [...requestHandlers(sources, config.historyReadLimit)].map(([topic, handler]) => [
+      topic,
+      readingAll(handler),
+    ]),
+  );
   const agentKey = overrides.agentKey ?? config.agentKey ?? crypto.randomUUID();
   // No log line may hold the agent key either.
   redactSecret(agentKey);
@@ -262,7 +296,8 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
       return { tenant: DEFAULT_TENANT, agentId };
     },
   };
-  const auth = new PublishTokenAuth(new SecretToken(token), agentKeys);
+  // HERALD_AUTH=token|jwt: the seam built beforehand (agents present tokens with scope agent).
+  const auth = overrides.auth ?? new PublishTokenAuth(new SecretToken(token), agentKeys);
   const dashboard = config.dashboard ? builtDashboard() : null;
   return createApp({
     config,
@@ -327,6 +362,26 @@ async function build(args: readonly string[]): Promise<{ config: Config; app: Ap
       { reason: source.reason },
     );
   }
+  if (config.auth === "none" && !LOOPBACK_HOSTS.includes(config.hostname)) {
+    log.warning(
+      "HERALD_AUTH=none on {hostname}: anyone who reaches this port reads every event; set HERALD_AUTH=token or jwt (docs/security.md)",
+      { hostname: config.hostname },
+    );
+  }
+  const metrics = new Metrics();
+  // `none` is built by assemble, with the agent keys; the other modes here, so a bad tokens
+  // file or key stops the start.
+  let auth: Authenticator | undefined;
+  try {
+    if (config.auth !== "none") {
+      auth = await createAuthenticator(config, token, systemClock, { metrics });
+    }
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    log.error("Cannot start authentication: {reason}", { reason });
+    await flushLogs();
+    Deno.exit(2);
+  }
   const agentKey = await loadPublishToken(config.agentKey, config.dataDir, "agent-key");
   if (agentKey.source.kind === "file") {
     log.info(
@@ -344,7 +399,14 @@ async function build(args: readonly string[]): Promise<{ config: Config; app: Ap
   const node = crypto.randomUUID();
   const bus = await createBus(config, node);
   const agents = await createAgentParts(config, node, systemClock);
-  const app = assemble(config, token, { bus, node, agents, agentKey: agentKey.token });
+  const app = assemble(config, token, {
+    bus,
+    node,
+    agents,
+    agentKey: agentKey.token,
+    metrics,
+    ...(auth === undefined ? {} : { auth }),
+  });
   await app.hub.start();
   await app.agents.start();
   return { config, app };

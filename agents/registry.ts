@@ -187,7 +187,7 @@ export function checkAgentId(value: unknown): string {
  * ```ts
  * import assert from "node:assert/strict";
  * import { boundAgent } from "./registry.ts";
- * const may = { subscribe: [], publish: false, agent: true, admin: false };
+ * const may = { subscribe: [], publish: false, publishTopics: [], agent: true, control: false, admin: false, tenants: false };
  * assert.equal(boundAgent({ tenant: "t", subject: "agent:k1", may }), "k1");
  * assert.equal(boundAgent({ tenant: "t", subject: "agent", may }), null);
  * ```
@@ -197,19 +197,19 @@ export function boundAgent(principal: Principal): string | null {
 }
 
 /**
- * May this principal command agents and approve them? The `control` grant: admins. In the
+ * May this principal command agents and approve them? The `control` scope, or `admin`. In the
  * `none` auth mode the publish token carries it (see docs/security.md).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { mayControl } from "./registry.ts";
- * assert.equal(mayControl({ tenant: "t", subject: "x", may: { subscribe: [], publish: true, agent: false, admin: true } }), true);
- * assert.equal(mayControl({ tenant: "t", subject: "x", may: { subscribe: ["*"], publish: false, agent: false, admin: false } }), false);
+ * assert.equal(mayControl({ tenant: "t", subject: "x", may: { subscribe: [], publish: true, publishTopics: [], agent: false, control: false, admin: true, tenants: false } }), true);
+ * assert.equal(mayControl({ tenant: "t", subject: "x", may: { subscribe: ["*"], publish: false, publishTopics: [], agent: false, control: false, admin: false, tenants: false } }), false);
  * ```
  */
 export function mayControl(principal: Principal): boolean {
-  return principal.may.admin;
+  return principal.may.control || principal.may.admin;
 }
 
 function objectField(body: JsonObject, field: string): JsonObject {
@@ -252,7 +252,7 @@ function textField(body: JsonObject, field: string, max = 256): string {
  *   send: () => Promise.resolve(),
  *   issueKey: (_tenant, agentId) => Promise.resolve(`key-of-${agentId}`),
  * });
- * const agent = { tenant: "default", subject: "agent", may: { subscribe: [], publish: false, agent: true, admin: false } };
+ * const agent = { tenant: "default", subject: "agent", may: { subscribe: [], publish: false, publishTopics: [], agent: true, control: false, admin: false, tenants: false } };
  * const registered = await registry.register(agent, { agentId: "k1", platform: "docker" });
  * assert.equal(registered.status, 201);
  * const sent: string[] = [];

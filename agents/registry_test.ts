@@ -21,12 +21,28 @@ const SETTINGS: AgentSettings = {
 const OPERATOR: Principal = {
   tenant: "t",
   subject: "operator",
-  may: { subscribe: ["*"], publish: true, agent: false, admin: true },
+  may: {
+    subscribe: ["*"],
+    publish: true,
+    publishTopics: [],
+    agent: false,
+    control: false,
+    admin: true,
+    tenants: false,
+  },
 };
 const AGENT: Principal = {
   tenant: "t",
   subject: "agent",
-  may: { subscribe: [], publish: false, agent: true, admin: false },
+  may: {
+    subscribe: [],
+    publish: false,
+    publishTopics: [],
+    agent: true,
+    control: false,
+    admin: false,
+    tenants: false,
+  },
 };
 
 class FakeSocket implements AgentSocket {

@@ -183,6 +183,21 @@ export class Metrics {
     "herald_messages_received_total",
     "Control messages received from clients.",
   );
+  readonly authRefusals = new Counter(
+    "herald_auth_refusals_total",
+    "Requests and connections the auth seam refused, by code (unauthorized, forbidden).",
+    "code",
+  );
+  readonly limitRefusals = new Counter(
+    "herald_limit_refusals_total",
+    "Requests refused by a limit, by limit (connections_total, connections_per_ip, connections_per_tenant, publish_rate, upgrade_rate).",
+    "limit",
+  );
+  readonly tokensFileReloads = new Counter(
+    "herald_tokens_file_reloads_total",
+    "Loads of HERALD_TOKENS_FILE, by outcome (ok, or failed: the previous tokens stayed).",
+    "outcome",
+  );
   readonly errorsSent = new Counter(
     "herald_errors_total",
     "Error replies sent to clients and publish requests rejected, by code.",
@@ -247,6 +262,9 @@ export class Metrics {
       this.errorsSent,
       this.resumes,
       this.statusUnchanged,
+      this.authRefusals,
+      this.limitRefusals,
+      this.tokensFileReloads,
     ];
   }
 

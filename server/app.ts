@@ -10,7 +10,9 @@ import { DISCONNECT } from "../events/codes.ts";
 import type { Clock } from "../hub/clock.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { Metrics } from "../hub/metrics.ts";
-import type { RequestHandler } from "../hub/session.ts";
+import { type Principal as Who, readsAll } from "../hub/principal.ts";
+import { KeyedBuckets } from "../hub/rate_limit.ts";
+import type { RequestHandler, SessionIdentity } from "../hub/session.ts";
 import { allowedHosts, clientIp, ConnectionLimiter, hostAllowed } from "./edge.ts";
 import { logger } from "./log.ts";
 import {
@@ -90,7 +92,35 @@ export function createApp(parts: AppParts): App {
   };
   let draining = false;
   const hosts = allowedHosts(config);
-  const connections = new ConnectionLimiter(config.maxConnections, config.maxConnectionsPerIp);
+  const connections = new ConnectionLimiter(
+    config.maxConnections,
+    config.maxConnectionsPerIp,
+    config.maxConnectionsPerTenant,
+  );
+  const publishLimits = new KeyedBuckets(config.publishRate, config.publishBurst, clock);
+  const upgradeLimits = new KeyedBuckets(config.upgradeRate, config.upgradeBurst, clock);
+  const publishAllowance = (who: Who): number | null => {
+    const wait = publishLimits.take(who.credential ?? who.subject);
+    if (wait !== null) metrics.limitRefusals.incLabel("publish_rate");
+    return wait;
+  };
+  // `refresh` on a WebSocket checks the new token exactly as an upgrade would.
+  const identity: SessionIdentity | undefined = config.auth === "none" ? undefined : {
+    expiryWarningMs: config.expiryWarningSeconds * 1000,
+    refresh: async (token) => {
+      const authentication = await auth.authenticate(
+        new Request("http://herald/ws", { headers: { authorization: `Bearer ${token}` } }),
+        "connect",
+      );
+      return authentication.ok ? authentication.principal : authentication.refusal.message;
+    },
+  };
+  const ipOf = (request: Request, info: Deno.ServeHandlerInfo | undefined) =>
+    clientIp(info, request, config.trustedProxies);
+  const refused = (refusal: Parameters<typeof refuse>[0]): Response => {
+    metrics.authRefusals.incLabel(refusal.code);
+    return refuse(refusal);
+  };
 
   /** Authenticates a read, then answers `query` for the principal as JSON. */
   const read = async (
@@ -98,13 +128,26 @@ export function createApp(parts: AppParts): App {
     query: (principal: Principal) => unknown,
   ): Promise<Response> => {
     const authentication = await auth.authenticate(request, "read" satisfies Access);
-    if (!authentication.ok) return refuse(authentication.refusal);
+    if (!authentication.ok) return refused(authentication.refusal);
+    if (!readsAll(authentication.principal)) {
+      return refused({
+        code: "forbidden",
+        message: "reading state and history needs scope subscribe:*, control or admin",
+      });
+    }
     return answer(() => query(authentication.principal));
   };
 
   /** Takes a long-lived connection slot for the client, or answers why not. */
-  const admit = (info: Deno.ServeHandlerInfo | undefined): (() => void) | Response => {
-    const release = connections.acquire(clientIp(info));
+  const admit = (
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+    who?: Who,
+  ): (() => void) | Response => {
+    // Agent connections are admitted before their key is read: counted per address and in total.
+    const release = connections.acquire(ipOf(request, info), who?.tenant ?? "");
+    if (typeof release === "function") return release;
+    metrics.limitRefusals.incLabel(`connections_${release}`);
     if (release === "total") {
       return httpError("server_busy", "too many connections; try again later", {}, {
         "retry-after": "5",
@@ -113,7 +156,20 @@ export function createApp(parts: AppParts): App {
     if (release === "per_ip") {
       return httpError("too_many_connections", "too many connections from this address");
     }
-    return release;
+    return httpError(
+      "too_many_connections",
+      "too many connections for this tenant (HERALD_MAX_CONNECTIONS_PER_TENANT)",
+    );
+  };
+
+  /** Connection attempts per client IP, before any other work: null when allowed. */
+  const attempt = (request: Request, info: Deno.ServeHandlerInfo | undefined): Response | null => {
+    const wait = upgradeLimits.take(ipOf(request, info));
+    if (wait === null) return null;
+    metrics.limitRefusals.incLabel("upgrade_rate");
+    return httpError("rate_limited", "too many connection attempts from this address", {}, {
+      "retry-after": String(wait),
+    });
   };
 
   const route = (
@@ -136,8 +192,10 @@ export function createApp(parts: AppParts): App {
     const { pathname } = url;
     const method = request.method;
     switch (pathname) {
-      case "/ws":
+      case "/ws": {
         if (method !== "GET") return methodNotAllowed("GET");
+        const tooFast = attempt(request, info);
+        if (tooFast !== null) return tooFast;
         return handleWebSocket(request, {
           hub,
           metrics,
@@ -146,14 +204,20 @@ export function createApp(parts: AppParts): App {
           sessionLimits,
           requests,
           auth,
-          admit: () => admit(info),
+          admit: (who) => admit(request, info, who),
+          publishAllowance,
+          ...(identity === undefined ? {} : { identity }),
         });
+      }
       case "/events":
         if (method !== "POST") return methodNotAllowed("POST");
-        return handlePublish(request, { hub, metrics, config, auth });
-      case "/events/stream":
+        return handlePublish(request, { hub, metrics, config, auth, publishAllowance });
+      case "/events/stream": {
         if (method !== "GET") return methodNotAllowed("GET");
+        const tooFast = attempt(request, info);
+        if (tooFast !== null) return tooFast;
         return streamEvents(request, info);
+      }
       case "/state":
         if (method !== "GET") return methodNotAllowed("GET");
         return read(request, (principal) => stateQuery(sources, principal.tenant, paramsOf(url)));
@@ -182,7 +246,7 @@ export function createApp(parts: AppParts): App {
           agents,
           auth,
           config,
-          admit: () => admit(info),
+          admit: () => admit(request, info),
         });
         if (agentAnswer !== null) return agentAnswer;
         if (dashboard !== null && Dashboard.owns(pathname)) {
@@ -211,15 +275,18 @@ export function createApp(parts: AppParts): App {
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
   ): Promise<Response> => {
-    const release = admit(info);
-    if (release instanceof Response) return release;
-    let response: Response;
-    try {
-      response = await handleSse(request, { hub, config, auth });
-    } catch (error) {
-      release();
-      throw error;
-    }
+    let release = () => {};
+    const response = await handleSse(request, {
+      hub,
+      config,
+      auth,
+      clock,
+      admit: (who) => {
+        const taken = admit(request, info, who);
+        if (typeof taken === "function") release = taken;
+        return taken;
+      },
+    });
     if (response.status !== 200 || info === undefined) release();
     else info.completed.then(release, release);
     return response;

@@ -21,6 +21,7 @@ export const HTTP_ERRORS = {
   host_not_allowed: 421,
   upgrade_required: 426,
   too_many_connections: 429,
+  rate_limited: 429,
   internal_error: 500,
   unavailable: 503,
   server_busy: 503,

@@ -130,6 +130,8 @@ const FILE_ACCESS =
 /** Modules of the binary that touch files, and why that is not an asset. */
 const DATA_FILES: Record<string, string> = {
   "server/token.ts": "reads and writes the publish token in HERALD_DATA_DIR (data, not an asset)",
+  "server/auth/tokens_file.ts": "reads HERALD_TOKENS_FILE, the operator's configuration",
+  "server/auth/jwt.ts": "reads HERALD_JWT_PUBLIC_KEY_FILE, the operator's configuration",
   "cli/main.ts": "the CLI's publish reads .herald/publish-token of the directory it runs in (data)",
 };
 

@@ -46,6 +46,7 @@ async function logMessages(): Promise<string[]> {
       "hub/history/",
       "hub/presence/",
       "server/",
+      "server/auth/",
       "server/transports/",
       "state/",
     ]
