@@ -2,6 +2,8 @@
 # tini, which forwards SIGTERM to the hub).
 #   docker build -t herald .
 #   docker run -p 8800:8800 -e HERALD_PUBLISH_TOKEN=... herald
+# main.ts is also the CLI (a first argument naming a CLI command):
+#   docker exec <container> deno run -A --cached-only main.ts apps
 FROM denoland/deno:2.9.6
 
 # The data directory (a generated publish token, a KV history file) must be writable by `deno`.
@@ -14,6 +16,12 @@ COPY events/ ./events/
 COPY hub/ ./hub/
 COPY server/ ./server/
 COPY state/ ./state/
+COPY agents/ ./agents/
+# The CLI main.ts runs for CLI commands, and the client it is built on.
+COPY cli/ ./cli/
+COPY client/ ./client/
+# The built dashboard (a module server/dashboard.ts imports); its sources are not needed.
+COPY web/dist/ ./web/dist/
 COPY deploy/healthcheck.ts ./deploy/
 
 USER deno

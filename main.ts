@@ -1,6 +1,9 @@
 /**
  * Herald's composition root: read the config, build the pieces, serve, and shut down cleanly
- * on SIGTERM or SIGINT. Runs two ways:
+ * on SIGTERM or SIGINT. It is also the entry of the single `herald` binary: a first argument
+ * naming a CLI command (`herald watch deploys --app web`) runs the terminal client of
+ * `cli/main.ts` instead of the hub; `herald` alone or `herald serve [flags]` runs the hub
+ * (see {@linkcode entryOf}). The hub runs two ways:
  * - `deno run main.ts` (`deno task start`): calls `Deno.serve` itself on `PORT`.
  * - `deno serve [--parallel] main.ts` (`deno task start:parallel`): every isolate evaluates
  *   this module, builds its own app at top level and hands `deno serve` its default export
@@ -10,6 +13,11 @@
  * @module
  */
 
+import { MemoryAgentStore } from "./agents/store.ts";
+import type { AgentStore } from "./agents/store.ts";
+import { AgentRegistry } from "./agents/registry.ts";
+import { agentRequests } from "./agents/requests.ts";
+import { agentOfKey, deriveAgentKey, isIssuedKey } from "./agents/keys.ts";
 import { BroadcastBus } from "./hub/bus/broadcast.ts";
 import type { Bus } from "./hub/bus/bus.ts";
 import { MemoryBus } from "./hub/bus/memory.ts";
@@ -20,9 +28,21 @@ import { MemoryHistory } from "./hub/history/memory.ts";
 import { RedisHistory } from "./hub/history/redis.ts";
 import { Hub } from "./hub/hub.ts";
 import { Metrics } from "./hub/metrics.ts";
+import { MemoryPresence } from "./hub/presence/memory.ts";
+import type { Presence } from "./hub/presence/presence.ts";
 import { type App, createApp } from "./server/app.ts";
-import { PublishTokenAuth } from "./server/auth.ts";
+import {
+  type AgentKeys,
+  type Authenticator,
+  createAuthenticator,
+  DEFAULT_TENANT,
+  PublishTokenAuth,
+} from "./server/auth.ts";
+import { RequestError } from "./hub/errors.ts";
+import { readsAll } from "./hub/principal.ts";
+import type { RequestHandler } from "./hub/session.ts";
 import { type Config, ConfigError, loadConfig, processEnv } from "./server/config.ts";
+import { builtDashboard } from "./server/dashboard.ts";
 import { debugRequests } from "./server/debug.ts";
 import { IsolateRoll, parallelIsolates } from "./server/isolates.ts";
 import { flushLogs, logger, redactSecret, setUpLogging } from "./server/log.ts";
@@ -31,6 +51,43 @@ import { httpError } from "./server/responses.ts";
 import { loadPublishToken, SecretToken } from "./server/token.ts";
 import { requestHandlers } from "./state/queries.ts";
 import { LiveState } from "./state/state.ts";
+
+/** Addresses only this machine reaches: `HERALD_AUTH=none` is safe there. */
+const LOOPBACK_HOSTS = ["127.0.0.1", "::1", "[::1]", "localhost"];
+
+/** The first arguments that run the `herald` CLI (cli/main.ts) rather than the hub. */
+export const CLI_COMMANDS: ReadonlySet<string> = new Set([
+  "watch",
+  "tail",
+  "publish",
+  "state",
+  "apps",
+  "agents",
+  "help",
+  "--help",
+  "-h",
+]);
+
+/**
+ * What `herald ARGS` runs: the CLI when the first argument is one of {@linkcode CLI_COMMANDS}
+ * (with every argument), otherwise the hub with its flags (`serve` first is optional).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { entryOf } from "./main.ts";
+ * assert.deepEqual(entryOf([]), { run: "hub", args: [] });
+ * assert.deepEqual(entryOf(["serve", "--port", "9000"]), { run: "hub", args: ["--port", "9000"] });
+ * assert.deepEqual(entryOf(["--port", "9000"]), { run: "hub", args: ["--port", "9000"] });
+ * assert.deepEqual(entryOf(["apps", "--json"]), { run: "cli", args: ["apps", "--json"] });
+ * ```
+ */
+export function entryOf(args: readonly string[]): { run: "hub" | "cli"; args: string[] } {
+  const [first, ...rest] = args;
+  if (first === "serve") return { run: "hub", args: rest };
+  if (first !== undefined && CLI_COMMANDS.has(first)) return { run: "cli", args: [...args] };
+  return { run: "hub", args: [...args] };
+}
 
 /** The history `HERALD_HISTORY` names. */
 export function createHistory(config: Config, clock: Clock): History {
@@ -78,6 +135,48 @@ export async function createBus(config: Config, node: string): Promise<Bus> {
   }
 }
 
+/** Where agents are recorded: the agent store and presence. */
+export interface AgentParts {
+  readonly store: AgentStore;
+  readonly presence: Presence;
+}
+
+/**
+ * The agent store and presence for `config`: shared through Redis with the redis bus (loaded
+ * only then), in memory otherwise (one process: with the broadcast bus each isolate knows only
+ * its own agents).
+ */
+export async function createAgentParts(
+  config: Config,
+  node: string,
+  clock: Clock,
+): Promise<AgentParts> {
+  if (config.bus !== "redis") {
+    return {
+      store: new MemoryAgentStore(config.agentCommandsKept),
+      presence: new MemoryPresence(),
+    };
+  }
+  const [{ RedisAgentStore }, { RedisPresence }] = await Promise.all([
+    import("./agents/redis.ts"),
+    import("./hub/presence/redis.ts"),
+  ]);
+  return {
+    store: new RedisAgentStore({
+      url: config.redisUrl,
+      prefix: config.redisPrefix,
+      commandTtlMs: config.agentCommandTtlMs,
+    }),
+    presence: new RedisPresence({
+      node,
+      url: config.redisUrl,
+      prefix: config.redisPrefix,
+      ttlMs: config.presenceTtlMs,
+      clock,
+    }),
+  };
+}
+
 /** What {@linkcode assemble} may be given instead of building it. */
 export interface Overrides {
   /** Defaults to the system clock. */
@@ -86,6 +185,27 @@ export interface Overrides {
   readonly bus?: Bus;
   /** This node's id; must be the one the bus was built with. */
   readonly node?: string;
+  /** The auth seam (see {@linkcode createAuthenticator}); the publish token's when absent. */
+  readonly auth?: Authenticator;
+  /** The metrics the auth seam counts into, when it was built beforehand. */
+  readonly metrics?: Metrics;
+  /** The agent store and presence (see {@linkcode createAgentParts}); in memory when absent. */
+  readonly agents?: AgentParts;
+  /** The hub-wide agent key; `config.agentKey`, else a random one nobody knows. */
+  readonly agentKey?: string;
+}
+
+/** A request topic over live state or history answers only a principal that reads all. */
+function readingAll(handler: RequestHandler): RequestHandler {
+  return (client, payload) => {
+    if (!readsAll(client.principal)) {
+      throw new RequestError(
+        "forbidden",
+        "reading state and history needs scope subscribe:*, control or admin",
+      );
+    }
+    return handler(client, payload);
+  };
 }
 
 /**
@@ -100,7 +220,7 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
   const clock = overrides.clock ?? systemClock;
   const node = overrides.node ?? crypto.randomUUID();
   const bus = overrides.bus ?? new MemoryBus(node);
-  const metrics = new Metrics();
+  const metrics = overrides.metrics ?? new Metrics();
   const history = createHistory(config, clock);
   const state = new LiveState({
     maxEntries: config.stateMaxEntries,
@@ -128,15 +248,69 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
     quietMax: config.historySize,
   });
   const sources = { state, history };
-  const requests = requestHandlers(sources, config.historyReadLimit);
+  const requests = new Map(
+    [...requestHandlers(sources, config.historyReadLimit)].map(([topic, handler]) => [
+      topic,
+      readingAll(handler),
+    ]),
+  );
+  const agentKey = overrides.agentKey ?? config.agentKey ?? crypto.randomUUID();
+  // No log line may hold the agent key either.
+  redactSecret(agentKey);
+  const agentParts = overrides.agents ?? {
+    store: new MemoryAgentStore(config.agentCommandsKept),
+    presence: new MemoryPresence(),
+  };
+  const agents = new AgentRegistry({
+    node,
+    ...agentParts,
+    clock,
+    settings: {
+      approval: config.agentApproval,
+      staleMs: config.agentStaleMs,
+      checkMs: config.agentCheckMs,
+      pingMs: config.agentPingMs,
+      commandTimeoutMs: config.agentCommandTimeoutMs,
+      maxWaitMs: config.agentMaxWaitMs,
+      stopOnShutdown: config.agentStopOnShutdown,
+    },
+    publish: (tenant, events) => hub.publish(tenant, events),
+    send: (to, message) => bus.send(to, message),
+    issueKey: (tenant, agentId) => deriveAgentKey(agentKey, tenant, agentId),
+  });
+  hub.onMessage((from, message) => agents.message(from, message));
+  metrics.countAgentsWith(() => agents.connectedHere);
+  for (const [topic, handler] of agentRequests(agents)) requests.set(topic, handler);
   // Test-only request topics (HERALD_DEBUG_HOOKS=1), never on by default.
   if (config.debugHooks) {
     for (const [topic, handler] of debugRequests(node)) requests.set(topic, handler);
   }
   // No log line may ever hold the token, whoever writes it.
   redactSecret(token);
-  const auth = new PublishTokenAuth(new SecretToken(token));
-  return createApp({ config, node, hub, sources, metrics, clock, auth, requests });
+  const agentKeys: AgentKeys = {
+    shared: new SecretToken(agentKey),
+    // A key issued on registration names its agent and is checked by deriving it again.
+    issued: async (key) => {
+      const agentId = agentOfKey(key);
+      if (agentId === null || !await isIssuedKey(agentKey, DEFAULT_TENANT, key)) return null;
+      return { tenant: DEFAULT_TENANT, agentId };
+    },
+  };
+  // HERALD_AUTH=token|jwt: the seam built beforehand (agents present tokens with scope agent).
+  const auth = overrides.auth ?? new PublishTokenAuth(new SecretToken(token), agentKeys);
+  const dashboard = config.dashboard ? builtDashboard() : null;
+  return createApp({
+    config,
+    node,
+    hub,
+    sources,
+    metrics,
+    clock,
+    auth,
+    requests,
+    agents,
+    dashboard,
+  });
 }
 
 /**
@@ -161,16 +335,17 @@ function watchForDenoServe(): Promise<boolean> {
   );
 }
 
-async function build(): Promise<{ config: Config; app: App }> {
+async function build(args: readonly string[]): Promise<{ config: Config; app: App }> {
+  const env = processEnv();
   let config;
   try {
-    config = loadConfig(processEnv(), Deno.args);
+    config = loadConfig(env, args);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);
     Deno.exit(2);
   }
-  await setUpLogging(config);
+  await setUpLogging(config, env);
   config = checkRuntime(config);
   const log = logger("server");
   const { token, source } = await loadPublishToken(config.publishToken, config.dataDir);
@@ -187,10 +362,53 @@ async function build(): Promise<{ config: Config; app: App }> {
       { reason: source.reason },
     );
   }
+  if (config.auth === "none" && !LOOPBACK_HOSTS.includes(config.hostname)) {
+    log.warning(
+      "HERALD_AUTH=none on {hostname}: anyone who reaches this port reads every event; set HERALD_AUTH=token or jwt (docs/security.md)",
+      { hostname: config.hostname },
+    );
+  }
+  const metrics = new Metrics();
+  // `none` is built by assemble, with the agent keys; the other modes here, so a bad tokens
+  // file or key stops the start.
+  let auth: Authenticator | undefined;
+  try {
+    if (config.auth !== "none") {
+      auth = await createAuthenticator(config, token, systemClock, { metrics });
+    }
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    log.error("Cannot start authentication: {reason}", { reason });
+    await flushLogs();
+    Deno.exit(2);
+  }
+  const agentKey = await loadPublishToken(config.agentKey, config.dataDir, "agent-key");
+  if (agentKey.source.kind === "file") {
+    log.info(
+      agentKey.source.created
+        ? "Generated an agent key and stored it in {path}"
+        : "Using the agent key stored in {path}",
+      { path: agentKey.source.path },
+    );
+  } else if (agentKey.source.kind === "ephemeral") {
+    log.warning(
+      "Could not store an agent key ({reason}); this run uses a random one nobody knows: set HERALD_AGENT_KEY",
+      { reason: agentKey.source.reason },
+    );
+  }
   const node = crypto.randomUUID();
   const bus = await createBus(config, node);
-  const app = assemble(config, token, { bus, node });
+  const agents = await createAgentParts(config, node, systemClock);
+  const app = assemble(config, token, {
+    bus,
+    node,
+    agents,
+    agentKey: agentKey.token,
+    metrics,
+    ...(auth === undefined ? {} : { auth }),
+  });
   await app.hub.start();
+  await app.agents.start();
   return { config, app };
 }
 
@@ -250,8 +468,9 @@ async function serveItself(config: Config, app: App): Promise<void> {
     },
   }, app.handler);
   onSignals(config, async () => {
-    app.drain();
+    await app.drain();
     await server.shutdown();
+    await app.agents.close();
     await app.hub.bus.close();
     await app.hub.history.close();
   });
@@ -268,14 +487,22 @@ function serveThroughDenoServe(config: Config, app: App): void {
   });
   // The first isolate to exit ends the process: exit once every isolate finished.
   onSignals(config, async () => {
-    app.drain();
+    await app.drain();
+    await app.agents.close();
     await app.hub.bus.close();
     await app.hub.history.close();
   }, () => isolates.stopped());
 }
 
+const entry = import.meta.main ? entryOf(Deno.args) : null;
+if (entry?.run === "cli") {
+  // Imported only here, so the hub never loads the CLI (a literal: deno compile embeds it).
+  const cli = await import("./cli/main.ts");
+  Deno.exit(await cli.main(entry.args));
+}
+
 /** Under `deno serve`, every isolate's handler; `deno run` serves it itself. */
-const built = import.meta.main ? await build() : null;
+const built = entry?.run === "hub" ? await build(entry.args) : null;
 export default built === null ? {} : { fetch: built.app.handler };
 
 if (built !== null) {

@@ -4,7 +4,8 @@
  * prints events and log lines, publishes, and shows state. Built on the client in `client/`, so
  * it reconnects and resumes through hub restarts by itself.
  *
- * Run with `deno task cli -- <command>`, or compile with `deno task compile:cli` (`dist/herald-cli`).
+ * Run with `deno task cli -- <command>`, or as `herald <command>` with the single binary that
+ * `deno task compile` builds (main.ts hands CLI commands to {@linkcode main}).
  * @module
  */
 
@@ -47,6 +48,9 @@ Commands:
   publish                    publish an event (or one per stdin line)
   state                      print the hub's current state
   apps                       list apps with their status and last deploy
+  agents                     list agents: online or not, node, last heartbeat
+  agents command ID ACTION   send a command to an agent and wait for its outcome
+  serve [flags]              run the hub itself (the binary, or main.ts; also 'herald' alone)
 
 Run 'herald <command> --help' for a command's options.
 
@@ -100,6 +104,18 @@ ${GLOBAL_HELP}`,
   state: `Usage: herald state [--app APP] [options]
 
 Prints the hub's current state (of one app with --app) as JSON.
+
+${GLOBAL_HELP}`,
+  agents: `Usage: herald agents [options]
+       herald agents command AGENT_ID ACTION [--payload JSON] [--wait S]
+
+Without a subcommand: lists the registered agents (online or offline, platform, region, the
+node holding the connection, last heartbeat).
+
+command: sends ACTION (start_session, stop_session...) with --payload to the agent, wherever it
+is connected, and waits up to --wait seconds (default 30; 0: print the command id at once) for
+its outcome. Exit 0 when it completed, 1 when it failed, timed out, or the agent was lost,
+offline (409) or unknown (404). Needs the publish token (the control credential).
 
 ${GLOBAL_HELP}`,
   apps: `Usage: herald apps [options]
@@ -175,6 +191,7 @@ const OPTIONS = {
   payload: { type: "string" },
   id: { type: "string" },
   timeout: { type: "string" },
+  wait: { type: "string" },
 } as const;
 
 /** Runs the CLI with `args`; resolves with the exit status. */
@@ -235,6 +252,10 @@ export async function main(args: string[], io: Io = denoIo()): Promise<number> {
         );
       case "apps":
         return await oneShot(context, (client) => client.apps(), printApps);
+      case "agents":
+        if (sub === "command") return await commandAgent(context);
+        if (sub !== undefined) throw new UsageError(`agents what? (command)`);
+        return await oneShot(context, (client) => client.request("agents"), printAgents);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -570,6 +591,96 @@ function printState(_context: Context, state: JsonObject): string {
   return JSON.stringify(state, null, 2);
 }
 
+/** `herald agents command ID ACTION`: over HTTP, so it can wait for the outcome. */
+async function commandAgent(context: Context): Promise<number> {
+  const { io, values, positionals } = context;
+  const [, , agentId, action] = positionals;
+  if (agentId === undefined || action === undefined) {
+    throw new UsageError("agents command needs an agent id and an action");
+  }
+  const token = await publishToken(context);
+  if (token === undefined) {
+    throw new UsageError(
+      "commanding agents needs the publish token: --token, HERALD_TOKEN or .herald/publish-token",
+    );
+  }
+  const wait = values.wait === undefined ? 30 : Number(values.wait);
+  if (!(wait >= 0) || !Number.isInteger(wait)) {
+    throw new UsageError("--wait must be a whole number of seconds");
+  }
+  let payload: JsonObject = {};
+  if (values.payload !== undefined) {
+    try {
+      payload = JSON.parse(values.payload as string);
+    } catch {
+      throw new UsageError("--payload must be a JSON object");
+    }
+  }
+  let response: Response;
+  try {
+    response = await fetch(
+      `${context.url.replace(/\/+$/, "")}/agents/${encodeURIComponent(agentId)}/commands${
+        wait > 0 ? `?wait=${wait}s` : ""
+      }`,
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ action, payload }),
+      },
+    );
+  } catch (error) {
+    io.stderr(`herald: ${(error as Error).message} at ${context.url}\n`);
+    return EXIT.unreachable;
+  }
+  const body = await response.json().catch(() => ({})) as JsonObject;
+  if (!response.ok) {
+    const error = (body.error ?? {}) as JsonObject;
+    io.stderr(`herald: ${String(error.message ?? response.statusText)} (${response.status})\n`);
+    return EXIT.failed;
+  }
+  const command = (body.command ?? {}) as JsonObject;
+  if (context.json) io.stdout(`${JSON.stringify(body)}\n`);
+  else {
+    const detail = command.error ?? (command.result ? JSON.stringify(command.result) : "");
+    io.stdout(`${body.commandId} ${body.status}${detail ? ` ${detail}` : ""}\n`);
+  }
+  return ["failed", "timed_out", "agent_lost"].includes(String(body.status))
+    ? EXIT.failed
+    : EXIT.ok;
+}
+
+/** Formats rows as columns as wide as their widest cell (the header's included). */
+function columns(header: string[], rows: string[][]): (row: string[]) => string {
+  const widths = header.map((title, i) =>
+    Math.max(title.length, ...rows.map((row) => row[i]!.length))
+  );
+  return (row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd();
+}
+
+function printAgents(context: Context, answer: JsonObject): string {
+  const agents = (answer.agents as JsonObject[] | undefined) ?? [];
+  if (agents.length === 0) return "no agents registered";
+  const s = context.style;
+  const rows = agents.map((agent) => [
+    String(agent.agentId),
+    agent.online
+      ? "online"
+      : agent.approvalStatus === "approved"
+      ? "offline"
+      : String(agent.approvalStatus),
+    String(agent.platform || "-"),
+    String(agent.region || "-"),
+    String(agent.node ?? "-").slice(0, 8),
+    String(agent.lastHeartbeat ?? "-").slice(0, 19).replace("T", " "),
+  ]);
+  const header = ["AGENT", "STATUS", "PLATFORM", "REGION", "NODE", "HEARTBEAT"];
+  const format = columns(header, rows);
+  return [
+    paint(s, "bold", format(header)),
+    ...rows.map((row) => row[1] === "online" ? format(row) : paint(s, "red", format(row))),
+  ].join("\n");
+}
+
 function printApps(context: Context, answer: JsonObject): string {
   const apps = (answer.apps as JsonObject[] | undefined) ?? [];
   if (apps.length === 0) return "no apps yet";
@@ -587,11 +698,7 @@ function printApps(context: Context, answer: JsonObject): string {
     ];
   });
   const header = ["APP", "STATUS", "HEALTH", "DEPLOY", "IMAGE", "UPDATED"];
-  const widths = header.map((title, i) =>
-    Math.max(title.length, ...rows.map((row) => row[i]!.length))
-  );
-  const format = (row: string[]) =>
-    row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd();
+  const format = columns(header, rows);
   const colour = (row: string[]) => {
     const line = format(row);
     if (row[3]!.startsWith("failed")) return paint(s, "red", line);

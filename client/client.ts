@@ -93,8 +93,8 @@ export interface ClientOptions {
   /** Items each subscription buffers for a reader that is behind. Default 1000. */
   readonly bufferSize?: number;
   /**
-   * Close codes after which a reconnect helps only with a new token. Default: 4500-4999 (the
-   * protocol's "not without a change" range, where auth closes are to go). After such a close
+   * Close codes after which a reconnect helps only with a new token. Default: 4001 (the
+   * credential expired) and 4500-4999 (the protocol's "not without a change" range). After such a close
    * the client calls `getToken` and tries again (at most 3 times in a row); without `getToken`
    * it stops.
    */
@@ -379,7 +379,7 @@ function closeInfo(
 }
 
 function defaultIsAuthClose(code: number): boolean {
-  return code >= 4500 && code <= 4999;
+  return code === DISCONNECT.tokenExpired.code || (code >= 4500 && code <= 4999);
 }
 
 /**

@@ -18,21 +18,23 @@ export const TARGETS = {
 /** One of {@linkcode TARGETS}. */
 export type Target = keyof typeof TARGETS;
 
-/** The entry point, relative to the repository root. */
+/**
+ * The entry point, relative to the repository root: the hub, and the CLI when the first
+ * argument names a CLI command (`herald apps`; see `entryOf` in main.ts).
+ */
 export const ENTRYPOINT = "main.ts";
 
 /**
  * Files and directories embedded besides the module graph (`--include`). Everything the hub
  * needs at run time must be reached through an import or listed here: the binary runs from
- * any directory and never reads its assets relative to the working directory.
- *
- * TODO(dashboard): when the dashboard lands, add its asset directory here (for example
- * `"dashboard/"`) and set {@linkcode DASHBOARD_ROUTE}; the binary tests then check it is served.
+ * any directory and never reads its assets relative to the working directory. The dashboard
+ * needs no entry: its build is a module (`web/dist/dashboard.ts`) that `server/dashboard.ts`
+ * imports.
  */
 export const INCLUDES: readonly string[] = [];
 
-/** Path the dashboard is served on, once there is one (see {@linkcode INCLUDES}). */
-export const DASHBOARD_ROUTE: string | null = null;
+/** Path the dashboard is served on; the binary tests fetch it. */
+export const DASHBOARD_ROUTE: string | null = "/";
 
 /**
  * Permissions baked into the binary: the same as `deno task start`. `--unstable-kv` keeps the

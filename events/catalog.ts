@@ -117,6 +117,15 @@ export const CATALOG: Readonly<Record<string, PayloadSpec>> = {
   "session.state.changed": sessionSpec("A streaming session changed state."),
   "agent.online": { description: "An agent connected." },
   "agent.offline": { description: "An agent disconnected or went stale." },
+  "agent.stale": { description: "An agent sent no heartbeat in time; agent.offline follows." },
+  "agent.command.sent": { description: "A command was sent to an agent." },
+  "agent.command.acked": { description: "An agent acknowledged a command." },
+  "agent.command.completed": { description: "An agent completed a command." },
+  "agent.command.failed": { description: "An agent reported a command failed." },
+  "agent.command.timed_out": { description: "A command got no outcome in time." },
+  "agent.command.agent_lost": {
+    description: "The agent disconnected before a command finished.",
+  },
 };
 
 /** Categories whose every type is catalogued, even names not listed (`session.*`). */

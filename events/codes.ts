@@ -14,12 +14,19 @@ export interface Disconnect {
 /**
  * Every way the hub closes a connection. 1000-1015 are RFC 6455 codes; 4000-4999 are Herald's
  * own (4000-4499: reconnect is expected to help; 4500-4999: it is not, without a change).
+ * Auth closes: 4001 (the credential expired: reconnect with a new token; clients treat it as
+ * "refresh the token", like 4500-4999).
  */
 export const DISCONNECT = {
   shutdown: { code: 1001, reason: "server shutting down", reconnect: true },
   binaryFrame: { code: 1003, reason: "binary frames are not supported", reconnect: false },
   messageTooBig: { code: 1009, reason: "message too big", reconnect: true },
   internal: { code: 1011, reason: "internal error", reconnect: true },
+  tokenExpired: {
+    code: 4001,
+    reason: "token expired; reconnect with a new token",
+    reconnect: true,
+  },
   slowConsumer: { code: 4008, reason: "slow consumer", reconnect: true },
   eventsLost: { code: 4009, reason: "events were lost between nodes", reconnect: true },
 } as const satisfies Record<string, Disconnect>;
@@ -34,9 +41,19 @@ export const ERROR_CODES = {
   unknownMessageType: "unknown_message_type",
   /** A `request` names a topic the hub does not serve. */
   unknownTopic: "unknown_topic",
-  /** The connection is not allowed to do this (publishing without the publish token). */
+  /**
+   * The connection is not allowed to do this: publishing without the publish token or outside
+   * its `publish:` scopes, subscribing outside its `subscribe:` scopes, a read without `*`.
+   */
   forbidden: "forbidden",
-  /** The connection sent messages faster than its allowance; this one was not processed. */
+  /** The connection's credential expires soon: send `refresh` with a new token. */
+  tokenExpiring: "token_expiring",
+  /** A `refresh` token was refused (invalid, expired, or another tenant); nothing changed. */
+  unauthorized: "unauthorized",
+  /**
+   * The connection sent messages faster than its allowance, or its credential published faster
+   * than `HERALD_PUBLISH_RATE`; this one was not processed.
+   */
   rateLimited: "rate_limited",
   /** A per-connection limit (subscriptions) would be exceeded; nothing changed. */
   limitExceeded: "limit_exceeded",
@@ -48,6 +65,8 @@ export const ERROR_CODES = {
   internal: "internal_error",
   /** A `request` asked for something the hub does not know (an app, a cluster). */
   notFound: "not_found",
+  /** A command names an agent that is registered but not connected (HTTP 409). */
+  agentOffline: "agent_offline",
 } as const;
 
 /** One of the {@linkcode ERROR_CODES}. */

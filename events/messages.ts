@@ -86,6 +86,8 @@ export type ClientMessage =
   }
   | { readonly type: "ping"; readonly requestId?: RequestId }
   | { readonly type: "publish"; readonly requestId?: RequestId; readonly event: unknown }
+  /** A new credential for a connection whose credential expires (`token` and `jwt` modes). */
+  | { readonly type: "refresh"; readonly requestId?: RequestId; readonly token: string }
   | {
     readonly type: "request";
     readonly requestId?: RequestId;
@@ -242,6 +244,11 @@ export function decodeClientMessage(text: string): ClientMessage | MessageError 
     case "publish":
       if (raw.event === undefined) return fail("publish needs an event");
       return { type: "publish", event: raw.event, ...withId };
+    case "refresh":
+      if (typeof raw.token !== "string" || raw.token.length === 0) {
+        return fail("refresh needs a token string");
+      }
+      return { type: "refresh", token: raw.token, ...withId };
     case "request": {
       if (typeof raw.topic !== "string") return fail("topic must be a string");
       if (raw.payload !== undefined && !isJsonObject(raw.payload)) {

@@ -47,7 +47,8 @@ let nextClientId = 1;
 /** A client of the hub. */
 export class Client {
   readonly id: string;
-  readonly principal: Principal;
+  /** Replaced when the connection presents a new credential (`refresh`), same tenant only. */
+  principal: Principal;
   readonly transportName: string;
   /** Keyed by topic, dialect, name and filters, so the same subscription twice is one. */
   readonly subscriptions = new Map<string, ClientSubscription>();

@@ -32,12 +32,21 @@ export class RequestError extends Error {
   }
 }
 
+/** The HTTP code of a {@linkcode RequestError} whose code is not `bad_request`'s. */
+const REQUEST_ERROR_HTTP: Partial<Record<ErrorCode, DomainHttpCode>> = {
+  [ERROR_CODES.notFound]: "not_found",
+  [ERROR_CODES.forbidden]: "forbidden",
+  [ERROR_CODES.agentOffline]: "agent_offline",
+};
+
 /** HTTP error codes a domain error can answer with (statuses in `server/responses.ts`). */
 export type DomainHttpCode =
   | "bad_event"
   | "bad_request"
   | "batch_too_large"
   | "not_found"
+  | "forbidden"
+  | "agent_offline"
   | "unavailable";
 
 /** How one error is answered. */
@@ -109,7 +118,7 @@ export function classifyError(error: unknown): ErrorAnswer {
     return {
       fault: false,
       code: error.code,
-      http: error.code === ERROR_CODES.notFound ? "not_found" : "bad_request",
+      http: REQUEST_ERROR_HTTP[error.code] ?? "bad_request",
       message: error.message,
     };
   }

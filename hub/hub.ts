@@ -161,6 +161,11 @@ export class Hub implements BusReceiver {
       },
     );
     metrics.gauge(
+      "herald_bus_lag_seconds",
+      "How far behind the bus this node reads (redis bus only; 0 once caught up).",
+      () => (options.bus.lagMs ?? 0) / 1000,
+    );
+    metrics.gauge(
       "herald_bus_ready",
       "1 when the bus carries publishes.",
       () => options.bus.ready ? 1 : 0,

@@ -5,17 +5,24 @@
  */
 
 import type { SubscriptionFilter } from "../events/messages.ts";
+import { parseTopic, topicMatches, type TopicPattern } from "../events/topic.ts";
 
 /** What a principal may do. */
 export interface Grants {
   /** Topic patterns it may subscribe to (`*` for everything). */
   readonly subscribe: readonly string[];
-  /** May publish events. */
+  /** May publish events (holds at least one publish pattern). */
   readonly publish: boolean;
+  /** Event types it may publish, as topic patterns (`*` for any). */
+  readonly publishTopics: readonly string[];
   /** May act as an agent (answer commands). */
   readonly agent: boolean;
+  /** May command agents and read other users' data within its tenant. */
+  readonly control: boolean;
   /** May administer the hub. */
   readonly admin: boolean;
+  /** May name the tenant of each event it publishes (scope `tenants:*`). */
+  readonly tenants: boolean;
 }
 
 /** An authenticated identity: its tenant, who it is, and what it may do. */
@@ -25,13 +32,21 @@ export interface Principal {
   /** Who it is inside the tenant (`anonymous` when nobody presented a credential). */
   readonly subject: string;
   readonly may: Grants;
+  /** When its credential expires (ms since the epoch), or null when it does not. */
+  readonly expiresAt?: number | null;
+  /**
+   * What limits per credential count against: never the secret itself (`token:acme/ci`,
+   * `jwt:acme/alice`, `publish-token`, `anonymous`).
+   */
+  readonly credential?: string;
 }
 
 /** The tenant of every principal until tenants have their own credentials. */
 export const DEFAULT_TENANT = "default";
 
 /**
- * A principal in `tenant` that may subscribe to everything, and publish when `publish` is true.
+ * A principal in `tenant` that may subscribe to everything, and publish anything when `publish`
+ * is true.
  *
  * @example
  * ```ts
@@ -46,14 +61,24 @@ export function principal(tenant: string, subject: string, publish: boolean): Pr
   return {
     tenant,
     subject,
-    may: { subscribe: ["*"], publish, agent: false, admin: false },
+    may: {
+      subscribe: ["*"],
+      publish,
+      publishTopics: publish ? ["*"] : [],
+      agent: false,
+      control: false,
+      admin: false,
+      tenants: false,
+    },
+    expiresAt: null,
+    credential: publish ? "publish-token" : "anonymous",
   };
 }
 
 /**
  * The filter a subscription of `who` runs with, or null when it may not have it (StreamSpace's
  * user and session notifications). A user watches their own id (`subject`); a credential that may
- * subscribe to every topic (`*`, as every credential may until identities land) or administer
+ * subscribe to every topic (`*`, as every credential in `none` mode may), holds `control` or administers
  * may watch any user of its tenant. A narrower credential's session filter is narrowed to its
  * own user, so it cannot read another user's session by its id.
  *
@@ -61,7 +86,7 @@ export function principal(tenant: string, subject: string, publish: boolean): Pr
  * ```ts
  * import assert from "node:assert/strict";
  * import { principal, userScoped } from "./principal.ts";
- * const may = { subscribe: ["session.*"], publish: false, agent: false, admin: false };
+ * const may = { ...principal("acme", "user1", false).may, subscribe: ["session.*"] };
  * const user1 = { ...principal("acme", "user1", false), may };
  * assert.deepEqual(userScoped(user1, { userId: "user1" }), { userId: "user1" });
  * assert.equal(userScoped(user1, { userId: "user2" }), null);
@@ -71,9 +96,90 @@ export function principal(tenant: string, subject: string, publish: boolean): Pr
  * ```
  */
 export function userScoped(who: Principal, filter: SubscriptionFilter): SubscriptionFilter | null {
-  const anyUser = who.may.admin || who.may.subscribe.includes("*");
+  // `control` reads other users' data within its tenant (issue 10's scopes).
+  const anyUser = who.may.admin || who.may.control || who.may.subscribe.includes("*");
   if (anyUser) return filter;
   if (filter.userId !== undefined) return filter.userId === who.subject ? filter : null;
   if (filter.sessionId !== undefined) return { ...filter, userId: who.subject };
   return filter;
+}
+
+/**
+ * True when every event `requested` matches is one some pattern of `granted` matches:
+ * `deploy.*` lies within `*` and `deploy.*`; `deploy.step` within `deploy.*`; `*` only within `*`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { patternWithin } from "./principal.ts";
+ * import { parseTopic } from "../events/topic.ts";
+ * assert.equal(patternWithin(parseTopic("deploy.step")!, ["deploy.*"]), true);
+ * assert.equal(patternWithin(parseTopic("deploy.*")!, ["deploy.step"]), false);
+ * assert.equal(patternWithin(parseTopic("*")!, ["deploy.*"]), false);
+ * ```
+ */
+export function patternWithin(requested: TopicPattern, granted: readonly string[]): boolean {
+  for (const raw of granted) {
+    const grant = parseTopic(raw);
+    if (grant === null) continue;
+    if (grant.kind === "exact") {
+      if (requested.kind === "exact" && requested.type === grant.type) return true;
+    } else if (requested.kind === "exact") {
+      if (topicMatches(grant, requested.type)) return true;
+    } else if (requested.prefix.startsWith(grant.prefix)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * True when the principal may publish an event of `type`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mayPublishType, principal } from "./principal.ts";
+ * assert.equal(mayPublishType(principal("t", "ci", true), "deploy.step"), true);
+ * assert.equal(mayPublishType(principal("t", "page", false), "deploy.step"), false);
+ * ```
+ */
+export function mayPublishType(who: Principal, type: string): boolean {
+  return who.may.publishTopics.some((raw) => {
+    const grant = parseTopic(raw);
+    return grant !== null && topicMatches(grant, type);
+  });
+}
+
+/**
+ * True when the principal may read everything of its tenant (live state, history, the REST
+ * reads): it subscribes to `*`, or holds `control` or `admin`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { principal, readsAll } from "./principal.ts";
+ * assert.equal(readsAll(principal("t", "anonymous", false)), true);
+ * ```
+ */
+export function readsAll(who: Principal): boolean {
+  return who.may.control || who.may.admin || who.may.subscribe.includes("*");
+}
+
+/** Tenant names: what a Redis key, a log line and a URL carry safely. */
+const TENANT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * True when `name` is a valid tenant name (1-64 letters, digits, `_`, `.`, `-`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isTenantName } from "./principal.ts";
+ * assert.equal(isTenantName("acme"), true);
+ * assert.equal(isTenantName("a:b"), false);
+ * ```
+ */
+export function isTenantName(name: unknown): name is string {
+  return typeof name === "string" && TENANT.test(name);
 }

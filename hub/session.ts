@@ -25,7 +25,14 @@ import type { Clock } from "./clock.ts";
 import type { Hub } from "./hub.ts";
 import type { ResumeOutcome } from "./resume.ts";
 import type { Metrics } from "./metrics.ts";
-import { userScoped } from "./principal.ts";
+import { ExpiryWatch, type Schedule } from "./expiry.ts";
+import {
+  isTenantName,
+  mayPublishType,
+  patternWithin,
+  type Principal,
+  userScoped,
+} from "./principal.ts";
 import { TokenBucket } from "./rate_limit.ts";
 
 /** Limits on what one client may send. */
@@ -47,6 +54,22 @@ export type RequestHandler = (client: Client, payload: Record<string, unknown>) 
   | Record<string, unknown>
   | Promise<Record<string, unknown>>;
 
+/**
+ * What a session needs from the auth seam, in `token` and `jwt` modes (without it, `refresh`
+ * is an unknown message type, as before those modes existed).
+ */
+export interface SessionIdentity {
+  /** Verifies the token of a `refresh` message: its principal, or why it was refused. */
+  refresh(token: string): Promise<Principal | string>;
+  /** `token_expiring` goes out this long before the credential expires. */
+  readonly expiryWarningMs: number;
+  /** Replaces real timers in unit tests. */
+  readonly schedule?: Schedule;
+}
+
+/** Publish requests per credential: null when allowed, else the seconds to wait. */
+export type PublishAllowance = (principal: Principal) => number | null;
+
 const encoder = new TextEncoder();
 const log = getLogger(["herald", "session"]);
 
@@ -66,6 +89,9 @@ export class Session {
   readonly #bucket: TokenBucket;
   readonly #clock: Clock;
   readonly #requests: ReadonlyMap<string, RequestHandler>;
+  readonly #identity: SessionIdentity | undefined;
+  readonly #publishAllowance: PublishAllowance | undefined;
+  readonly #expiry: ExpiryWatch | undefined;
 
   constructor(
     hub: Hub,
@@ -75,6 +101,8 @@ export class Session {
       clock: Clock;
       metrics: Metrics;
       requests: ReadonlyMap<string, RequestHandler>;
+      identity?: SessionIdentity;
+      publishAllowance?: PublishAllowance;
     },
   ) {
     this.#hub = hub;
@@ -84,6 +112,21 @@ export class Session {
     this.#requests = deps.requests;
     this.#clock = deps.clock;
     this.#bucket = new TokenBucket(deps.limits.messageRate, deps.limits.messageBurst, deps.clock);
+    this.#identity = deps.identity;
+    this.#publishAllowance = deps.publishAllowance;
+    if (deps.identity !== undefined) {
+      this.#expiry = new ExpiryWatch(client, {
+        clock: deps.clock,
+        warningMs: deps.identity.expiryWarningMs,
+        ...(deps.identity.schedule === undefined ? {} : { schedule: deps.identity.schedule }),
+      });
+      this.#expiry.arm(client.principal.expiresAt);
+    }
+  }
+
+  /** The connection ended: stop its timers. */
+  close(): void {
+    this.#expiry?.stop();
   }
 
   /** A binary frame: not part of the protocol, closes with 1003. */
@@ -126,6 +169,15 @@ export class Session {
         return;
       case "subscribe": {
         const { view } = message;
+        const granted = client.principal.may.subscribe;
+        if (!view.patterns.every((pattern) => patternWithin(pattern, granted))) {
+          this.#fail({
+            code: ERROR_CODES.forbidden,
+            message: `topic "${view.name}" is outside this credential's subscribe scopes`,
+            ...requestIdOf(message),
+          });
+          return;
+        }
         const filter = userScoped(client.principal, message.filter);
         if (filter === null) {
           this.#fail({
@@ -167,7 +219,46 @@ export class Session {
       case "request":
         this.#request(message.topic, message.payload, requestId);
         return;
+      case "refresh":
+        this.#refresh(message.token, requestId);
+        return;
     }
+  }
+
+  #refresh(token: string, requestId: RequestId | undefined): void {
+    const withId = requestId === undefined ? {} : { requestId };
+    const identity = this.#identity;
+    if (identity === undefined) {
+      this.#fail({
+        code: ERROR_CODES.unknownMessageType,
+        message: 'unknown message type "refresh"',
+        ...withId,
+      });
+      return;
+    }
+    identity.refresh(token).then((next) => {
+      if (this.client.closed) return;
+      if (typeof next === "string") {
+        this.#fail({ code: ERROR_CODES.unauthorized, message: next, ...withId });
+        return;
+      }
+      if (next.tenant !== this.client.principal.tenant) {
+        this.#fail({
+          code: ERROR_CODES.forbidden,
+          message: "a refresh must keep the connection's tenant",
+          ...withId,
+        });
+        return;
+      }
+      this.client.principal = next;
+      this.#expiry?.arm(next.expiresAt);
+      this.client.reply(
+        encodeResponse(requestId, undefined, {
+          status: "refreshed",
+          expiresAt: next.expiresAt == null ? null : new Date(next.expiresAt).toISOString(),
+        }),
+      );
+    }, (error: unknown) => this.#failWith(error, "refresh", withId));
   }
 
   /** Now on the hub's clock, for the `timestamp` of dorgu's replies. */
@@ -213,7 +304,9 @@ export class Session {
       });
       return;
     }
-    const decoded = decodeEventInput(raw, {
+    const who = this.client.principal;
+    const named = eventTenant(raw, who);
+    const decoded = decodeEventInput(named.raw, {
       strict: this.#limits.strictEvents,
       maxDepth: this.#limits.maxEventDepth,
     });
@@ -221,7 +314,28 @@ export class Session {
       this.#fail({ code: ERROR_CODES.badEvent, message: decoded.message, ...withId });
       return;
     }
-    this.#hub.publish(this.client.principal.tenant, [decoded.value]).then(
+    if (named.tenant === null) {
+      this.#fail({ code: ERROR_CODES.badEvent, message: TENANT_FIELD_MESSAGE, ...withId });
+      return;
+    }
+    if (!mayPublishType(who, decoded.value.type)) {
+      this.#fail({
+        code: ERROR_CODES.forbidden,
+        message: `type "${decoded.value.type}" is outside this credential's publish scopes`,
+        ...withId,
+      });
+      return;
+    }
+    const wait = this.#publishAllowance?.(who) ?? null;
+    if (wait !== null) {
+      this.#fail({
+        code: ERROR_CODES.rateLimited,
+        message: `this credential publishes faster than HERALD_PUBLISH_RATE; retry in ${wait} s`,
+        ...withId,
+      });
+      return;
+    }
+    this.#hub.publish(named.tenant, [decoded.value]).then(
       ([acceptance]) => {
         this.client.reply(
           encodeResponse(requestId, undefined, { status: "accepted", ...acceptance! }),
@@ -336,6 +450,38 @@ export function encodeSubscribed(
     return encodeDorguResponse(requestId, view.name, "subscribed", timestamp, extra);
   }
   return encodeResponse(requestId, view.name, { status: "subscribed", topic: view.name, ...extra });
+}
+
+/** Why an event's `tenant` field was refused. */
+export const TENANT_FIELD_MESSAGE =
+  "tenant must be a tenant name (1-64 letters, digits, _, . or -)";
+
+/**
+ * The tenant an event is published into, and the event without its `tenant` field: a principal
+ * with the `tenants:*` scope names it per event (null tenant: the name is invalid); for every
+ * other principal the field stays, and decoding refuses it as an unknown field.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { eventTenant } from "./session.ts";
+ * import { principal } from "./principal.ts";
+ * const plane = { ...principal("ops", "plane", true) };
+ * const multi = { ...plane, may: { ...plane.may, tenants: true } };
+ * assert.deepEqual(eventTenant({ type: "a.b", tenant: "acme" }, multi), { tenant: "acme", raw: { type: "a.b" } });
+ * assert.equal(eventTenant({ type: "a.b", tenant: "acme" }, plane).tenant, "ops");
+ * ```
+ */
+export function eventTenant(
+  raw: unknown,
+  who: Principal,
+): { tenant: string | null; raw: unknown } {
+  if (
+    !who.may.tenants || typeof raw !== "object" || raw === null || Array.isArray(raw) ||
+    !("tenant" in raw)
+  ) return { tenant: who.tenant, raw };
+  const { tenant, ...rest } = raw as Record<string, unknown>;
+  return { tenant: isTenantName(tenant) ? tenant : null, raw: rest };
 }
 
 function requestIdOf(message: { requestId?: RequestId }): { requestId?: RequestId } {

@@ -3,7 +3,7 @@ import { BusUnavailableError } from "./bus/bus.ts";
 import { MemoryBus } from "./bus/memory.ts";
 import { RequestError } from "./errors.ts";
 import { FakeTransport, settle } from "./_fake_transport.ts";
-import { principal } from "./principal.ts";
+import { type Principal, principal } from "./principal.ts";
 import { testHub } from "./_test_hub.ts";
 import { type RequestHandler, Session } from "./session.ts";
 
@@ -156,12 +156,80 @@ Deno.test("session: an oversized message closes with 1009, a binary frame with 1
   });
 });
 
+Deno.test("session: scopes bound subscribe and publish; refresh replaces the principal within its tenant and re-arms expiry", async () => {
+  const { hub, clock, metrics, connect } = await testHub();
+  const { client, transport } = connect("acme", true);
+  const scoped: Principal = {
+    ...client.principal,
+    may: { ...client.principal.may, subscribe: ["deploy.*"], publishTopics: ["deploy.step"] },
+    expiresAt: clock.now() + 10_000,
+  };
+  client.principal = scoped;
+  const timers: { run: () => void; ms: number; cancelled: boolean }[] = [];
+  const tokens = new Map<string, Principal>([
+    ["later", { ...scoped, expiresAt: clock.now() + 60_000 }],
+    ["globex", { ...scoped, tenant: "globex" }],
+  ]);
+  const session = new Session(hub, client, {
+    limits: { ...LIMITS, messageRate: 100, messageBurst: 100 },
+    clock,
+    metrics,
+    requests: new Map(),
+    identity: {
+      expiryWarningMs: 1000,
+      refresh: (token) => Promise.resolve(tokens.get(token) ?? "the token presented is not valid"),
+      schedule: (run, ms) => {
+        const timer = { run, ms, cancelled: false };
+        timers.push(timer);
+        return () => (timer.cancelled = true);
+      },
+    },
+  });
+  const send = async (message: unknown) => {
+    session.receiveText(JSON.stringify(message));
+    await settle();
+  };
+  assert.equal(timers.length, 1, "the warning is scheduled");
+  assert.equal(timers[0]!.ms, 9000);
+
+  await send({ type: "subscribe", topic: "*", requestId: "s1" });
+  await send({ type: "subscribe", topic: "deploy.step", requestId: "s2" });
+  await send({ type: "publish", event: { type: "deploy.queued" }, requestId: "p1" });
+  await send({ type: "refresh", token: "nope", requestId: "r1" });
+  await send({ type: "refresh", token: "globex", requestId: "r2" });
+  await send({ type: "refresh", token: "later", requestId: "r3" });
+  const byId = new Map(transport.messages.map((message) => [message.requestId, message]));
+  assert.equal(byId.get("s1")!.payload.code, "forbidden");
+  assert.equal(byId.get("s2")!.payload.status, "subscribed");
+  assert.equal(byId.get("p1")!.payload.code, "forbidden");
+  assert.equal(byId.get("r1")!.payload.code, "unauthorized");
+  assert.equal(byId.get("r2")!.payload.code, "forbidden");
+  assert.equal(byId.get("r3")!.payload.status, "refreshed");
+  assert.equal(client.principal.tenant, "acme");
+  assert.equal(client.principal.expiresAt, clock.now() + 60_000);
+  assert.ok(timers[0]!.cancelled, "the old expiry no longer applies");
+  assert.equal(timers.at(-1)!.ms, 59_000);
+  session.close();
+  assert.ok(timers.at(-1)!.cancelled);
+  assert.equal(transport.closed, null);
+});
+
+Deno.test("session: without an identity (none mode) refresh is an unknown message type", async () => {
+  const { send, transport } = await open();
+  await send({ type: "refresh", token: "whatever-token", requestId: "r" });
+  assert.deepEqual(transport.messages.at(-1), {
+    type: "error",
+    requestId: "r",
+    payload: { code: "unknown_message_type", message: 'unknown message type "refresh"' },
+  });
+});
+
 Deno.test("session: a user credential subscribes to its own user only; its session filter is narrowed to it", async () => {
   const { hub, clock, metrics } = await testHub();
   const transport = new FakeTransport(true);
   const user1 = {
     ...principal("t", "user1", false),
-    may: { subscribe: ["session.*"], publish: false, agent: false, admin: false },
+    may: { ...principal("t", "user1", false).may, subscribe: ["session.*"] },
   };
   const client = hub.connect(transport, user1, "test");
   const session = new Session(hub, client, { limits: LIMITS, clock, metrics, requests: new Map() });
@@ -173,7 +241,13 @@ Deno.test("session: a user credential subscribes to its own user only; its sessi
   assert.equal(transport.messages[0]!.payload.code, "forbidden");
   assert.equal(client.subscriptions.size, 0, "nothing changed");
   await send({ type: "subscribe", topic: "session.*", requestId: 2, filter: { userId: "user1" } });
-  await send({ type: "subscribe", topic: "*", requestId: 3, filter: { sessionId: "user2-gimp" } });
+  // Within its scopes (session.*), a session filter alone is narrowed to its own user.
+  await send({
+    type: "subscribe",
+    topic: "session.*",
+    requestId: 3,
+    filter: { sessionId: "user2-gimp" },
+  });
   assert.deepEqual(transport.messages.slice(1).map((m) => m.payload.status), [
     "subscribed",
     "subscribed",

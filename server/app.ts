@@ -5,11 +5,14 @@
  * @module
  */
 
+import type { AgentRegistry } from "../agents/registry.ts";
 import { DISCONNECT } from "../events/codes.ts";
 import type { Clock } from "../hub/clock.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { Metrics } from "../hub/metrics.ts";
-import type { RequestHandler } from "../hub/session.ts";
+import { type Principal as Who, readsAll } from "../hub/principal.ts";
+import { KeyedBuckets } from "../hub/rate_limit.ts";
+import type { RequestHandler, SessionIdentity } from "../hub/session.ts";
 import { allowedHosts, clientIp, ConnectionLimiter, hostAllowed } from "./edge.ts";
 import { logger } from "./log.ts";
 import {
@@ -22,6 +25,8 @@ import {
 } from "../state/queries.ts";
 import type { Access, Authenticator, Principal } from "./auth.ts";
 import type { Config } from "./config.ts";
+import { agentRoutes } from "./agents.ts";
+import { Dashboard } from "./dashboard.ts";
 import { answerError, refuse } from "./errors.ts";
 import { handlePublish } from "./publish.ts";
 import { httpError, json } from "./responses.ts";
@@ -34,13 +39,20 @@ export interface App {
   readonly node: string;
   readonly hub: Hub;
   readonly metrics: Metrics;
+  /** The agent registry (started and closed by the composition root). */
+  readonly agents: AgentRegistry;
   /** Never throws: an unexpected fault answers 500 `internal_error` and logs one line. */
   readonly handler: (
     request: Request,
     info?: Deno.ServeHandlerInfo,
   ) => Response | Promise<Response>;
-  /** Stops answering `/ready` with 200 and closes every client with 1001. */
-  drain(): void;
+  /**
+   * Stops answering `/ready` with 200, closes every client and agent with 1001, and resolves once
+   * every connection has ended (its close frame went out and the client answered, or it went away), or
+   * after half of `HERALD_SHUTDOWN_TIMEOUT_MS`: exiting earlier could drop a close frame still
+   * queued, and the client would see a reset instead of 1001.
+   */
+  drain(): Promise<void>;
 }
 
 /** What the application is built from. */
@@ -57,13 +69,20 @@ export interface AppParts {
   readonly auth: Authenticator;
   /** The WebSocket `request` topics. */
   readonly requests: ReadonlyMap<string, RequestHandler>;
+  readonly agents: AgentRegistry;
+  /** The dashboard served at `/`; none when absent or null. */
+  readonly dashboard?: Dashboard | null;
 }
+
+/** How often a drain looks whether every connection has ended. */
+const DRAIN_POLL_MS = 10;
 
 const APP_ROUTE = new URLPattern({ pathname: "/apps/:appId" });
 
 /** Builds the application from its parts. */
 export function createApp(parts: AppParts): App {
-  const { config, hub, sources, metrics, clock, auth, requests, node } = parts;
+  const { config, hub, sources, metrics, clock, auth, requests, node, agents } = parts;
+  const dashboard = parts.dashboard ?? null;
   const sessionLimits = {
     maxMessageBytes: config.maxMessageBytes,
     messageRate: config.messageRate,
@@ -73,7 +92,35 @@ export function createApp(parts: AppParts): App {
   };
   let draining = false;
   const hosts = allowedHosts(config);
-  const connections = new ConnectionLimiter(config.maxConnections, config.maxConnectionsPerIp);
+  const connections = new ConnectionLimiter(
+    config.maxConnections,
+    config.maxConnectionsPerIp,
+    config.maxConnectionsPerTenant,
+  );
+  const publishLimits = new KeyedBuckets(config.publishRate, config.publishBurst, clock);
+  const upgradeLimits = new KeyedBuckets(config.upgradeRate, config.upgradeBurst, clock);
+  const publishAllowance = (who: Who): number | null => {
+    const wait = publishLimits.take(who.credential ?? who.subject);
+    if (wait !== null) metrics.limitRefusals.incLabel("publish_rate");
+    return wait;
+  };
+  // `refresh` on a WebSocket checks the new token exactly as an upgrade would.
+  const identity: SessionIdentity | undefined = config.auth === "none" ? undefined : {
+    expiryWarningMs: config.expiryWarningSeconds * 1000,
+    refresh: async (token) => {
+      const authentication = await auth.authenticate(
+        new Request("http://herald/ws", { headers: { authorization: `Bearer ${token}` } }),
+        "connect",
+      );
+      return authentication.ok ? authentication.principal : authentication.refusal.message;
+    },
+  };
+  const ipOf = (request: Request, info: Deno.ServeHandlerInfo | undefined) =>
+    clientIp(info, request, config.trustedProxies);
+  const refused = (refusal: Parameters<typeof refuse>[0]): Response => {
+    metrics.authRefusals.incLabel(refusal.code);
+    return refuse(refusal);
+  };
 
   /** Authenticates a read, then answers `query` for the principal as JSON. */
   const read = async (
@@ -81,13 +128,26 @@ export function createApp(parts: AppParts): App {
     query: (principal: Principal) => unknown,
   ): Promise<Response> => {
     const authentication = await auth.authenticate(request, "read" satisfies Access);
-    if (!authentication.ok) return refuse(authentication.refusal);
+    if (!authentication.ok) return refused(authentication.refusal);
+    if (!readsAll(authentication.principal)) {
+      return refused({
+        code: "forbidden",
+        message: "reading state and history needs scope subscribe:*, control or admin",
+      });
+    }
     return answer(() => query(authentication.principal));
   };
 
   /** Takes a long-lived connection slot for the client, or answers why not. */
-  const admit = (info: Deno.ServeHandlerInfo | undefined): (() => void) | Response => {
-    const release = connections.acquire(clientIp(info));
+  const admit = (
+    request: Request,
+    info: Deno.ServeHandlerInfo | undefined,
+    who?: Who,
+  ): (() => void) | Response => {
+    // Agent connections are admitted before their key is read: counted per address and in total.
+    const release = connections.acquire(ipOf(request, info), who?.tenant ?? "");
+    if (typeof release === "function") return release;
+    metrics.limitRefusals.incLabel(`connections_${release}`);
     if (release === "total") {
       return httpError("server_busy", "too many connections; try again later", {}, {
         "retry-after": "5",
@@ -96,7 +156,20 @@ export function createApp(parts: AppParts): App {
     if (release === "per_ip") {
       return httpError("too_many_connections", "too many connections from this address");
     }
-    return release;
+    return httpError(
+      "too_many_connections",
+      "too many connections for this tenant (HERALD_MAX_CONNECTIONS_PER_TENANT)",
+    );
+  };
+
+  /** Connection attempts per client IP, before any other work: null when allowed. */
+  const attempt = (request: Request, info: Deno.ServeHandlerInfo | undefined): Response | null => {
+    const wait = upgradeLimits.take(ipOf(request, info));
+    if (wait === null) return null;
+    metrics.limitRefusals.incLabel("upgrade_rate");
+    return httpError("rate_limited", "too many connection attempts from this address", {}, {
+      "retry-after": String(wait),
+    });
   };
 
   const route = (
@@ -119,8 +192,10 @@ export function createApp(parts: AppParts): App {
     const { pathname } = url;
     const method = request.method;
     switch (pathname) {
-      case "/ws":
+      case "/ws": {
         if (method !== "GET") return methodNotAllowed("GET");
+        const tooFast = attempt(request, info);
+        if (tooFast !== null) return tooFast;
         return handleWebSocket(request, {
           hub,
           metrics,
@@ -129,14 +204,20 @@ export function createApp(parts: AppParts): App {
           sessionLimits,
           requests,
           auth,
-          admit: () => admit(info),
+          admit: (who) => admit(request, info, who),
+          publishAllowance,
+          ...(identity === undefined ? {} : { identity }),
         });
+      }
       case "/events":
         if (method !== "POST") return methodNotAllowed("POST");
-        return handlePublish(request, { hub, metrics, config, auth });
-      case "/events/stream":
+        return handlePublish(request, { hub, metrics, config, auth, publishAllowance });
+      case "/events/stream": {
         if (method !== "GET") return methodNotAllowed("GET");
+        const tooFast = attempt(request, info);
+        if (tooFast !== null) return tooFast;
         return streamEvents(request, info);
+      }
       case "/state":
         if (method !== "GET") return methodNotAllowed("GET");
         return read(request, (principal) => stateQuery(sources, principal.tenant, paramsOf(url)));
@@ -161,6 +242,18 @@ export function createApp(parts: AppParts): App {
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         });
       default: {
+        const agentAnswer = agentRoutes(request, url, {
+          agents,
+          auth,
+          config,
+          admit: () => admit(request, info),
+        });
+        if (agentAnswer !== null) return agentAnswer;
+        if (dashboard !== null && Dashboard.owns(pathname)) {
+          if (method !== "GET" && method !== "HEAD") return methodNotAllowed("GET, HEAD");
+          const page = dashboard.answer(request);
+          if (page !== null) return page;
+        }
         const appRoute = APP_ROUTE.exec(url);
         if (appRoute !== null) {
           if (method !== "GET") return methodNotAllowed("GET");
@@ -182,15 +275,18 @@ export function createApp(parts: AppParts): App {
     request: Request,
     info: Deno.ServeHandlerInfo | undefined,
   ): Promise<Response> => {
-    const release = admit(info);
-    if (release instanceof Response) return release;
-    let response: Response;
-    try {
-      response = await handleSse(request, { hub, config, auth });
-    } catch (error) {
-      release();
-      throw error;
-    }
+    let release = () => {};
+    const response = await handleSse(request, {
+      hub,
+      config,
+      auth,
+      clock,
+      admit: (who) => {
+        const taken = admit(request, info, who);
+        if (typeof taken === "function") release = taken;
+        return taken;
+      },
+    });
     if (response.status !== 200 || info === undefined) release();
     else info.completed.then(release, release);
     return response;
@@ -224,10 +320,16 @@ export function createApp(parts: AppParts): App {
     node,
     hub,
     metrics,
+    agents,
     handler,
-    drain() {
+    async drain() {
       draining = true;
+      agents.drain();
       hub.closeAll(DISCONNECT.shutdown);
+      const deadline = clock.now() + config.shutdownTimeoutMs / 2;
+      while (connections.total > 0 && clock.now() < deadline) {
+        await clock.sleep(DRAIN_POLL_MS);
+      }
     },
   };
 }

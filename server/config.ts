@@ -59,7 +59,50 @@ export interface Config {
   readonly maxConnections: number;
   readonly maxConnectionsPerIp: number;
   readonly bodyTimeoutMs: number;
+  // Identity (issue 10): authentication mode, credentials and the limits per credential.
+  readonly auth: AuthMode;
+  readonly tokensFile: string | undefined;
+  readonly tokensFileMaxBytes: number;
+  readonly jwtSecret: string | undefined;
+  readonly jwtPublicKeyFile: string | undefined;
+  readonly jwtAlgorithm: JwtAlgorithm;
+  readonly jwksUrl: string | undefined;
+  readonly jwksRefreshSeconds: number;
+  readonly jwksTimeoutMs: number;
+  readonly jwtAudience: string | undefined;
+  readonly jwtIssuer: string | undefined;
+  readonly jwtClockSkewSeconds: number;
+  readonly expiryWarningSeconds: number;
+  readonly maxConnectionsPerTenant: number;
+  readonly trustedProxies: readonly string[];
+  readonly publishRate: number;
+  readonly publishBurst: number;
+  readonly upgradeRate: number;
+  readonly upgradeBurst: number;
+  readonly agentKey: string | undefined;
+  readonly agentApproval: "auto" | "manual";
+  readonly agentStaleMs: number;
+  readonly agentCheckMs: number;
+  readonly agentPingMs: number;
+  readonly agentCommandTimeoutMs: number;
+  readonly agentMaxWaitMs: number;
+  readonly agentCommandsKept: number;
+  readonly agentCommandTtlMs: number;
+  readonly agentMaxFrameBytes: number;
+  readonly agentStopOnShutdown: boolean;
+  readonly presenceTtlMs: number;
+  readonly dashboard: boolean;
 }
+
+/** Authentication modes `HERALD_AUTH` accepts. */
+export const AUTH_MODES = ["none", "token", "jwt"] as const;
+/** One of {@linkcode AUTH_MODES}. */
+export type AuthMode = typeof AUTH_MODES[number];
+
+/** Signature algorithms `HERALD_JWT_ALGORITHM` accepts for a public key file. */
+export const JWT_ALGORITHMS = ["RS256", "ES256", "EdDSA"] as const;
+/** One of {@linkcode JWT_ALGORITHMS}. */
+export type JwtAlgorithm = typeof JWT_ALGORITHMS[number];
 
 /** History backends `HERALD_HISTORY` accepts. */
 export const HISTORY_KINDS = ["memory", "kv", "redis"] as const;
@@ -155,6 +198,20 @@ function redisUrl(raw: string): string | Error {
   return new Error(
     `must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, got "${raw}"`,
   );
+}
+
+function list(raw: string): string[] {
+  return raw.split(",").map((item) => item.trim()).filter((item) => item !== "");
+}
+
+function httpUrl(raw: string): string | Error {
+  try {
+    const url = new URL(raw);
+    if (url.protocol === "https:" || url.protocol === "http:") return raw;
+  } catch {
+    // Reported below.
+  }
+  return new Error(`must be an http:// or https:// URL, got "${raw}"`);
 }
 
 const KIB = 1024;
@@ -503,6 +560,219 @@ export const SETTINGS = {
     description: "A POST /events body not fully received in this time gets 408 and is dropped.",
     parse: integer(100, 600_000),
   },
+  // Identity (issue 10).
+  auth: {
+    env: "HERALD_AUTH",
+    default: "none" as AuthMode,
+    description:
+      "none (anonymous reads, the publish token publishes), token (HERALD_TOKENS_FILE) or jwt. See docs/security.md.",
+    parse: oneOf(AUTH_MODES),
+  },
+  tokensFile: {
+    env: "HERALD_TOKENS_FILE",
+    default: undefined as string | undefined,
+    description:
+      "HERALD_AUTH=token: JSON file of tokens with tenant, name and scopes; reloaded on SIGHUP and on change.",
+    parse: text,
+  },
+  tokensFileMaxBytes: {
+    env: "HERALD_TOKENS_FILE_MAX_BYTES",
+    default: 4 * MIB,
+    description: "A larger tokens file is refused (the previous tokens stay).",
+    parse: integer(1, 1024 * MIB),
+  },
+  jwtSecret: {
+    env: "HERALD_JWT_SECRET",
+    default: undefined as string | undefined,
+    description: "HERALD_AUTH=jwt: the HS256 shared secret (at least 32 bytes).",
+    parse: text,
+  },
+  jwtPublicKeyFile: {
+    env: "HERALD_JWT_PUBLIC_KEY_FILE",
+    default: undefined as string | undefined,
+    description: "HERALD_AUTH=jwt: a PEM public key (SPKI) verifying HERALD_JWT_ALGORITHM tokens.",
+    parse: text,
+  },
+  jwtAlgorithm: {
+    env: "HERALD_JWT_ALGORITHM",
+    default: "RS256" as JwtAlgorithm,
+    description: "The algorithm of HERALD_JWT_PUBLIC_KEY_FILE: RS256, ES256 or EdDSA.",
+    parse: oneOf(JWT_ALGORITHMS),
+  },
+  jwksUrl: {
+    env: "HERALD_JWT_JWKS_URL",
+    default: undefined as string | undefined,
+    description:
+      "HERALD_AUTH=jwt: a JWKS URL; keys are cached, refetched on an unknown kid, kept when a fetch fails.",
+    parse: httpUrl,
+  },
+  jwksRefreshSeconds: {
+    env: "HERALD_JWT_JWKS_REFRESH_SECONDS",
+    default: 300,
+    description: "Refetch the JWKS this often; an unknown kid refetches at most once per 10 s.",
+    parse: integer(1, 86_400),
+  },
+  jwksTimeoutMs: {
+    env: "HERALD_JWT_JWKS_TIMEOUT_MS",
+    default: 5_000,
+    description: "A JWKS fetch taking longer fails (the cached keys stay).",
+    parse: integer(100, 60_000),
+  },
+  jwtAudience: {
+    env: "HERALD_JWT_AUDIENCE",
+    default: undefined as string | undefined,
+    description: "When set, a JWT's aud must include it.",
+    parse: text,
+  },
+  jwtIssuer: {
+    env: "HERALD_JWT_ISSUER",
+    default: undefined as string | undefined,
+    description: "When set, a JWT's iss must equal it.",
+    parse: text,
+  },
+  jwtClockSkewSeconds: {
+    env: "HERALD_JWT_CLOCK_SKEW_SECONDS",
+    default: 30,
+    description: "Clock skew allowed when checking a JWT's exp and nbf.",
+    parse: integer(0, 3600),
+  },
+  expiryWarningSeconds: {
+    env: "HERALD_EXPIRY_WARNING_SECONDS",
+    default: 60,
+    description:
+      "A connection whose credential expires gets a token_expiring error this long before; closed 4001 at expiry.",
+    parse: integer(0, 86_400),
+  },
+  maxConnectionsPerTenant: {
+    env: "HERALD_MAX_CONNECTIONS_PER_TENANT",
+    default: 10_000,
+    description: "WebSocket and SSE connections one tenant holds on this process; more get 429.",
+    parse: integer(1, 10_000_000),
+  },
+  trustedProxies: {
+    env: "HERALD_TRUSTED_PROXIES",
+    default: [] as string[],
+    description:
+      "Comma-separated proxy IPs whose X-Forwarded-For names the client IP for per-IP limits; others' is ignored.",
+    parse: list,
+  },
+  publishRate: {
+    env: "HERALD_PUBLISH_RATE",
+    default: 1000,
+    description:
+      "Publish requests (POST /events, WebSocket publish) per second per credential; more get 429 / rate_limited.",
+    parse: integer(1, 10_000_000),
+  },
+  publishBurst: {
+    env: "HERALD_PUBLISH_BURST",
+    default: 2000,
+    description:
+      "Publish requests one credential may send at once before HERALD_PUBLISH_RATE applies.",
+    parse: integer(1, 10_000_000),
+  },
+  upgradeRate: {
+    env: "HERALD_UPGRADE_RATE",
+    default: 200,
+    description: "WebSocket and SSE connection attempts per second per client IP; more get 429.",
+    parse: integer(1, 10_000_000),
+  },
+  upgradeBurst: {
+    env: "HERALD_UPGRADE_BURST",
+    default: 5000,
+    description:
+      "Connection attempts one client IP may make at once before HERALD_UPGRADE_RATE applies.",
+    parse: integer(1, 10_000_000),
+  },
+
+  // Agents (issue 11): registration, the agent connection, commands. See "Agents" in
+  // docs/protocol.md and docs/operations.md.
+  agentKey: {
+    env: "HERALD_AGENT_KEY",
+    default: undefined,
+    description:
+      "Key agents present in X-Agent-API-Key to register and connect. Unset: generated on first start and stored in the data directory (agent-key).",
+    parse: (raw: string) =>
+      raw.length >= 16 ? raw : new Error("must be at least 16 characters long"),
+  },
+  agentApproval: {
+    env: "HERALD_AGENT_APPROVAL",
+    default: "auto" as const,
+    description:
+      "auto: registered agents may connect at once; manual: they stay pending until POST /agents/:id/approve.",
+    parse: oneOf(["auto", "manual"] as const),
+  },
+  agentStaleMs: {
+    env: "HERALD_AGENT_STALE_MS",
+    default: 45_000,
+    description:
+      "An agent without a heartbeat for longer than this is stale: closed (4020) and reported offline.",
+    parse: integer(1_000, 3_600_000),
+  },
+  agentCheckMs: {
+    env: "HERALD_AGENT_CHECK_MS",
+    default: 5_000,
+    description:
+      "How often staleness, command timeouts, application pings and dead nodes' agents are checked.",
+    parse: integer(100, 60_000),
+  },
+  agentPingMs: {
+    env: "HERALD_AGENT_PING_MS",
+    default: 30_000,
+    description: "Interval of the application ping frame sent to each agent (0: never).",
+    parse: integer(0, 3_600_000),
+  },
+  agentCommandTimeoutMs: {
+    env: "HERALD_AGENT_COMMAND_TIMEOUT_MS",
+    default: 60_000,
+    description: "A command without complete or failed after this long is timed_out.",
+    parse: integer(100, 86_400_000),
+  },
+  agentMaxWaitMs: {
+    env: "HERALD_AGENT_MAX_WAIT_MS",
+    default: 60_000,
+    description: "Longest ?wait= a command request may ask for.",
+    parse: integer(0, 600_000),
+  },
+  agentCommandsKept: {
+    env: "HERALD_AGENT_COMMANDS_KEPT",
+    default: 10_000,
+    description: "Commands the memory agent store remembers (oldest forgotten first).",
+    parse: integer(10, 10_000_000),
+  },
+  agentCommandTtlMs: {
+    env: "HERALD_AGENT_COMMAND_TTL_MS",
+    default: 3_600_000,
+    description: "How long the Redis agent store keeps a command's record.",
+    parse: integer(1_000, 604_800_000),
+  },
+  agentMaxFrameBytes: {
+    env: "HERALD_AGENT_MAX_FRAME_BYTES",
+    default: 512 * KIB,
+    description: "Largest frame an agent may send; a larger one closes the connection with 1009.",
+    parse: integer(1 * KIB, 64 * MIB),
+  },
+  agentStopOnShutdown: {
+    env: "HERALD_AGENT_STOP_ON_SHUTDOWN",
+    default: false,
+    description:
+      "1: on shutdown send agents a shutdown frame (StreamSpace agents then stop for good). 0: close with 1001 so they reconnect.",
+    parse: flag,
+  },
+  presenceTtlMs: {
+    env: "HERALD_PRESENCE_TTL_MS",
+    default: 15_000,
+    description:
+      "With the redis bus: a node that stops renewing its presence for this long counts as dead; its agents go offline.",
+    parse: integer(1_000, 600_000),
+  },
+  // The dashboard at / (web/, built into web/dist/). See "The dashboard" in the README.
+  dashboard: {
+    env: "HERALD_DASHBOARD",
+    default: true,
+    description:
+      "Serve the dashboard at / and its assets under /assets/; 0 turns it off (/ then answers 404).",
+    parse: flag,
+  },
 } satisfies { [K in keyof Config]: Setting<Config[K]> };
 
 /** The configuration is invalid; `problems` has one line per bad value. */
@@ -573,8 +843,29 @@ export function loadConfig(
       values[key] = parsed;
     }
   }
+  if (problems.length === 0) problems.push(...authProblems(values as unknown as Config));
   if (problems.length > 0) throw new ConfigError(problems);
   return values as unknown as Config;
+}
+
+/** What an authentication mode needs and does not have. */
+function authProblems(config: Config): string[] {
+  if (config.auth === "token" && config.tokensFile === undefined) {
+    return ["HERALD_AUTH=token needs HERALD_TOKENS_FILE (a JSON file of tokens)"];
+  }
+  if (config.auth !== "jwt") return [];
+  const keys = [config.jwtSecret, config.jwtPublicKeyFile, config.jwksUrl].filter((key) =>
+    key !== undefined
+  );
+  if (keys.length !== 1) {
+    return [
+      "HERALD_AUTH=jwt needs exactly one of HERALD_JWT_SECRET, HERALD_JWT_PUBLIC_KEY_FILE, HERALD_JWT_JWKS_URL",
+    ];
+  }
+  if (config.jwtSecret !== undefined && new TextEncoder().encode(config.jwtSecret).length < 32) {
+    return ["HERALD_JWT_SECRET must be at least 32 bytes"];
+  }
+  return [];
 }
 
 /** The environment this process runs with, or an empty one where env access is not granted. */

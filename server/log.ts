@@ -6,6 +6,13 @@
  * values, `Authorization` values, bearer tokens and every secret registered with
  * {@linkcode redactSecret} (the publish token) are replaced by `[redacted]`, in the message,
  * in the properties and in the message and stack of errors, whatever path a value took.
+ *
+ * OpenTelemetry: where Deno exports telemetry (`OTEL_DENO=true`, and on Deno Deploy), it
+ * exports everything written through `console` as OTel log records, with the severity of the
+ * console method and the trace of the request being served. So there every record goes
+ * through `console` (JSON lines too, which otherwise go straight to stdout): one pipeline,
+ * Deno's, configured by the `OTEL_*` variables Deno reads. `@logtape/otel` is not used: it
+ * builds a second exporter pipeline (its own SDK packages and endpoint settings) beside Deno's.
  * @module
  */
 
@@ -90,17 +97,43 @@ function redacting(sink: Sink & Partial<AsyncDisposable & Disposable>): Sink {
   });
 }
 
-/** Configures the `herald` logger category from the config. */
-export async function setUpLogging(config: Pick<Config, "logLevel" | "logFormat">): Promise<void> {
+/**
+ * Whether Deno exports this process's telemetry: `OTEL_DENO=true`, or Deno Deploy
+ * (`DENO_DEPLOY=true`), which collects it by itself.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { denoExportsTelemetry } from "./log.ts";
+ * assert.equal(denoExportsTelemetry({ OTEL_DENO: "true" }), true);
+ * assert.equal(denoExportsTelemetry({ OTEL_DENO: "false" }), false);
+ * ```
+ */
+export function denoExportsTelemetry(env: Readonly<Record<string, string>>): boolean {
+  return env.OTEL_DENO === "true" || env.DENO_DEPLOY === "true";
+}
+
+/**
+ * The sink that writes records out: text on the console; JSON lines on stdout, or through the
+ * console when Deno exports console output as OpenTelemetry logs (see the module doc).
+ */
+function outputSink(format: Config["logFormat"], throughConsole: boolean): Sink {
+  if (format !== "json") return getConsoleSink();
+  if (throughConsole) return getConsoleSink({ formatter: jsonLinesFormatter });
+  return getStreamSink(Deno.stdout.writable, { formatter: jsonLinesFormatter });
+}
+
+/**
+ * Configures the `herald` logger category from the config; `env` (the process environment)
+ * says whether Deno exports console output ({@linkcode denoExportsTelemetry}).
+ */
+export async function setUpLogging(
+  config: Pick<Config, "logLevel" | "logFormat">,
+  env: Readonly<Record<string, string>> = {},
+): Promise<void> {
   await configure({
     reset: true,
-    sinks: {
-      out: redacting(
-        config.logFormat === "json"
-          ? getStreamSink(Deno.stdout.writable, { formatter: jsonLinesFormatter })
-          : getConsoleSink(),
-      ),
-    },
+    sinks: { out: redacting(outputSink(config.logFormat, denoExportsTelemetry(env))) },
     loggers: [
       { category: ["herald"], lowestLevel: config.logLevel, sinks: ["out"] },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["out"] },

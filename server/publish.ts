@@ -7,6 +7,8 @@
 import { decodeEventInput, type EventInput } from "../events/envelope.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { Metrics } from "../hub/metrics.ts";
+import { mayPublishType } from "../hub/principal.ts";
+import { eventTenant, type PublishAllowance, TENANT_FIELD_MESSAGE } from "../hub/session.ts";
 import type { Config } from "./config.ts";
 import { httpError, type HttpErrorCode, json } from "./responses.ts";
 import type { Authenticator } from "./auth.ts";
@@ -22,17 +24,19 @@ export interface PublishDeps {
   >;
   /** Decides who publishes, and so the tenant the events belong to. */
   readonly auth: Authenticator;
+  /** Publish requests per credential: null when allowed, else the seconds to wait. */
+  readonly publishAllowance?: PublishAllowance;
 }
 
 /** The body did not arrive within `HERALD_BODY_TIMEOUT_MS`. */
-const TIMED_OUT = Symbol("timed out");
+export const TIMED_OUT = Symbol("timed out");
 
 /**
  * Reads a body up to `limit` bytes within `timeoutMs`; null when it is longer, `TIMED_OUT` when
  * it is still incomplete at the deadline. A timed-out read is cancelled and its chunks released;
  * Deno.serve keeps the connection itself open until the peer sends the rest or closes it.
  */
-async function readLimited(
+export async function readLimited(
   request: Request,
   limit: number,
   timeoutMs: number,
@@ -85,9 +89,19 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
   const authentication = await deps.auth.authenticate(request, "publish");
   if (!authentication.ok) {
     deps.metrics.errorsSent.incLabel(authentication.refusal.code);
+    deps.metrics.authRefusals.incLabel(authentication.refusal.code);
     return refuse(authentication.refusal);
   }
-  const { tenant } = authentication.principal;
+  const who = authentication.principal;
+  const wait = deps.publishAllowance?.(who) ?? null;
+  if (wait !== null) {
+    return fail(
+      "rate_limited",
+      `this credential publishes faster than HERALD_PUBLISH_RATE; retry in ${wait} s`,
+      {},
+      { "retry-after": String(wait) },
+    );
+  }
   const contentType = request.headers.get("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
     return fail("unsupported_media_type", "the body must be application/json");
@@ -111,14 +125,33 @@ export async function handlePublish(request: Request, deps: PublishDeps): Promis
   if (raws.length > maxBatch) {
     return fail("batch_too_large", `a batch holds at most ${maxBatch} events, got ${raws.length}`);
   }
-  const inputs: EventInput[] = [];
+  // Events by tenant, in batch order; one tenant unless the credential names them per event.
+  const byTenant = new Map<string, { index: number; input: EventInput }[]>();
   for (const [index, raw] of raws.entries()) {
-    const decoded = decodeEventInput(raw, { strict: strictEvents, maxDepth: maxEventDepth });
+    const named = eventTenant(raw, who);
+    const decoded = decodeEventInput(named.raw, { strict: strictEvents, maxDepth: maxEventDepth });
     if (!decoded.ok) return fail("bad_event", decoded.message, { index });
-    inputs.push(decoded.value);
+    if (named.tenant === null) return fail("bad_event", TENANT_FIELD_MESSAGE, { index });
+    if (!mayPublishType(who, decoded.value.type)) {
+      deps.metrics.authRefusals.incLabel("forbidden");
+      return fail(
+        "forbidden",
+        `type "${decoded.value.type}" is outside this credential's publish scopes`,
+        { index },
+      );
+    }
+    const group = byTenant.get(named.tenant) ?? [];
+    group.push({ index, input: decoded.value });
+    byTenant.set(named.tenant, group);
   }
   try {
-    const accepted = await deps.hub.publish(tenant, inputs);
+    const accepted = new Array(raws.length);
+    for (const [tenant, group] of byTenant) {
+      const answers = await deps.hub.publish(tenant, group.map((entry) => entry.input));
+      for (const [position, answer] of answers.entries()) {
+        accepted[group[position]!.index] = answer;
+      }
+    }
     return json({ accepted }, 202);
   } catch (error) {
     return answerError(error, (code) => deps.metrics.errorsSent.incLabel(code));

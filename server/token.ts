@@ -26,16 +26,18 @@ function generateToken(): string {
 }
 
 /**
- * Returns the configured token, or reads (creating on first start) `<dataDir>/publish-token`.
+ * Returns the configured token, or reads (creating on first start) `<dataDir>/publish-token`
+ * (or `<dataDir>/<fileName>`: the agent key is kept the same way in `agent-key`).
  * Where the filesystem is read-only (Deno Deploy), an ephemeral token is generated and the
  * caller warns that `HERALD_PUBLISH_TOKEN` should be set.
  */
 export async function loadPublishToken(
   configured: string | undefined,
   dataDir: string,
+  fileName: string = TOKEN_FILE,
 ): Promise<PublishToken> {
   if (configured !== undefined) return { token: configured, source: { kind: "environment" } };
-  const path = `${dataDir.replace(/\/+$/, "")}/${TOKEN_FILE}`;
+  const path = `${dataDir.replace(/\/+$/, "")}/${fileName}`;
   try {
     const existing = (await Deno.readTextFile(path)).trim();
     if (existing.length >= 16) {

@@ -15,11 +15,20 @@ export type RecordedItem =
   | { kind: "lagged"; dropped: number; reason: string }
   | { kind: "dropped"; count: number };
 
+/** Why a connection ended, as the client reports it. */
+export type CloseRecord = { code: number; reason: string; by: string; reconnect: boolean };
+
 /** Everything the scenarios look at. */
 export interface RecorderView {
   items: Record<string, RecordedItem[]>;
   states: string[];
-  lastClose: { code: number; reason: string; by: string; reconnect: boolean } | null;
+  lastClose: CloseRecord | null;
+  /**
+   * Every close, in order, as the client reported it when its state changed. `lastClose` alone
+   * races the next attempt: with a short backoff, a refused reconnect replaces it before the test
+   * reads it.
+   */
+  closes: CloseRecord[];
   connectionState: string;
   opens: number;
   tokenCalls: number;
@@ -42,6 +51,8 @@ export class Recorder {
   readonly #subs = new Map<string, Subscription>();
   readonly #items: Record<string, RecordedItem[]> = {};
   readonly #states: string[] = [];
+  readonly #closes: CloseRecord[] = [];
+  #lastRecorded: object | null = null;
   #tokenCalls = 0;
 
   constructor(url: string, options: RecorderOptions = {}) {
@@ -58,7 +69,13 @@ export class Recorder {
         { connectTimeoutMs: options.connectTimeoutMs }),
     });
     this.#states.push(this.client.connectionState);
-    this.client.onState((state) => this.#states.push(state));
+    this.client.onState((state, lastClose) => {
+      this.#states.push(state);
+      if (state !== "open" && lastClose !== null && lastClose !== this.#lastRecorded) {
+        this.#lastRecorded = lastClose;
+        this.#closes.push({ ...lastClose });
+      }
+    });
   }
 
   /** Subscribes under `name` and records its items until it ends. */
@@ -115,6 +132,7 @@ export class Recorder {
       items: structuredClone(this.#items),
       states: [...this.#states],
       lastClose: lastClose && { ...lastClose },
+      closes: this.#closes.map((close) => ({ ...close })),
       connectionState: this.client.connectionState,
       opens: this.client.opens,
       tokenCalls: this.#tokenCalls,

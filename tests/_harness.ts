@@ -4,7 +4,7 @@
  * @module
  */
 
-import { assemble } from "../main.ts";
+import { assemble, type Overrides } from "../main.ts";
 import type { App } from "../server/app.ts";
 import { type Config, loadConfig } from "../server/config.ts";
 
@@ -42,20 +42,24 @@ export interface TestHub {
 }
 
 /** Starts a hub in this process with `env` settings over the test defaults. */
-export function startTestHub(env: Record<string, string> = {}): TestHub {
+export function startTestHub(
+  env: Record<string, string> = {},
+  overrides: Overrides = {},
+): TestHub {
   const config = loadConfig({
     PORT: "0",
     HERALD_HOSTNAME: "127.0.0.1",
     HERALD_PUBLISH_TOKEN: TEST_TOKEN,
     ...env,
   });
-  const app = assemble(config, TEST_TOKEN);
+  const app = assemble(config, TEST_TOKEN, overrides);
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.handler);
   const port = server.addr.port;
   const url = `http://127.0.0.1:${port}`;
   const close = async () => {
-    app.drain();
+    await app.drain();
     await server.shutdown();
+    overrides.auth?.close?.();
   };
   return {
     app,
@@ -85,8 +89,10 @@ export function startTestHub(env: Record<string, string> = {}): TestHub {
 export async function openTestHub(env: Record<string, string> = {}): Promise<TestHub> {
   const hub = startTestHub(env);
   await hub.app.hub.start();
+  await hub.app.agents.start();
   const close = async () => {
     await hub.close();
+    await hub.app.agents.close();
     await hub.app.hub.history.close();
   };
   return { ...hub, close, [Symbol.asyncDispose]: close };

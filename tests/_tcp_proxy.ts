@@ -11,6 +11,12 @@ export interface TcpProxy {
   readonly url: string;
   /** While down, every new connection is closed at once and open ones are cut. */
   down(): void;
+  /**
+   * Like `down` for new connections, but open ones end only when a side ends them: after the hub
+   * stopped, what it wrote last (its close frame) still reaches the client. Cutting them at once
+   * raced that last write, and the client saw 1006 instead of 1001.
+   */
+  refuse(): void;
   /** Forwards new connections to `targetPort`. */
   up(targetPort: number): void;
   /** Connections accepted while up (each a connect attempt that reached a hub). */
@@ -77,6 +83,9 @@ export function startProxy(targetPort: number): TcpProxy {
     down() {
       target = null;
       for (const conn of [...open]) closeQuietly(conn);
+    },
+    refuse() {
+      target = null;
     },
     up(port: number) {
       target = port;

@@ -140,7 +140,7 @@ for (const history of ["kv", "memory"] as const) {
       ]);
       await cli.line(/^running {3}test$/);
       assert.equal((await first.stop()).code, 0);
-      proxy.down();
+      proxy.refuse();
       await waitFor(
         () => cli.stderr.some((line) => line.includes("connection lost (server shutting down)")),
         "the CLI to report the lost connection",

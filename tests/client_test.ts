@@ -9,6 +9,7 @@ import { connect, type SubscriptionItem } from "../client/mod.ts";
 import { Recorder } from "./_client_recorder.ts";
 import { CLIENT_SCENARIOS, type ClientDriver } from "./_client_scenarios.ts";
 import { publishSeqs, startTestHub, TEST_TOKEN, waitFor } from "./_harness.ts";
+import { JWT_SECRET, signJwt, startAuthHub } from "./_identity.ts";
 
 /** The driver for a client running in this process. */
 function denoDriver(): ClientDriver & AsyncDisposable {
@@ -77,5 +78,39 @@ Deno.test("client (Deno): a subscription nobody reads keeps its newest items and
     subscription.unsubscribe();
   } finally {
     await client.close();
+  }
+});
+
+Deno.test("client (Deno): 4001 (token expired) asks getToken for a new token; with a fixed token it is final", async () => {
+  await using hub = await startAuthHub({
+    HERALD_AUTH: "jwt",
+    HERALD_JWT_SECRET: JWT_SECRET,
+    HERALD_JWT_CLOCK_SKEW_SECONDS: "0",
+    HERALD_EXPIRY_WARNING_SECONDS: "0",
+  });
+  const claims = { sub: "dash", tenant: "acme", scope: "subscribe:*" };
+  const fixed = connect(hub.url, { token: await signJwt(claims, { expiresInSeconds: 1 }) });
+  let calls = 0;
+  const refreshing = connect(hub.url, {
+    getToken: () => signJwt(claims, { expiresInSeconds: ++calls === 1 ? 1 : 3600 }),
+  });
+  try {
+    await waitFor(() => fixed.connectionState === "closed", "the fixed-token client to stop");
+    assert.deepEqual(fixed.lastClose, {
+      code: 4001,
+      reason: "token expired; reconnect with a new token",
+      by: "hub",
+      reconnect: false,
+    });
+    await waitFor(
+      () => refreshing.opens === 2 && refreshing.connectionState === "open",
+      "the getToken client to reconnect with a new token",
+    );
+    assert.equal(refreshing.lastClose?.code, 4001);
+    assert.equal(refreshing.lastClose?.reconnect, true);
+    assert.equal(calls, 2);
+  } finally {
+    await fixed.close();
+    await refreshing.close();
   }
 });

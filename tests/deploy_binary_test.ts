@@ -44,12 +44,47 @@ function fromEmptyDirectory(command: string, args: string[], dir: string): Launc
   };
 }
 
-/** Smoke of a hub started from an empty directory: it stores its token there, then serves. */
+/**
+ * Smoke of a hub started from an empty directory: it stores its token there, then serves; the
+ * same entry, given a CLI command, publishes to it (the token read from that directory) and
+ * lists its apps.
+ */
 async function smokeFromEmptyDirectory(spec: Launch): Promise<void> {
   await using hub = await launch(spec);
   const token = (await Deno.readTextFile(`${spec.cwd}/.herald/publish-token`)).trim();
   await smoke(hub, token, DASHBOARD_ROUTE);
+  const cli = (...args: string[]) => runEntry(spec, [...args, "--url", hub.url, "--json"]);
+  const published = await cli(
+    "publish",
+    "--type",
+    "app.status",
+    "--app",
+    "binary-cli",
+    "--payload",
+    '{"status":"running"}',
+  );
+  assert.equal(published.code, 0, published.output);
+  const apps = await cli("apps");
+  assert.equal(apps.code, 0, apps.output);
+  assert.ok(
+    apps.output.split("\n").some((line) => line.includes('"appId":"binary-cli"')),
+    `the app published through the CLI is listed:\n${apps.output}`,
+  );
   await drainsOn(hub, "SIGTERM", 10_000);
+}
+
+/** Runs the entry of `spec` with `args` (a CLI command) to its exit. */
+async function runEntry(spec: Launch, args: string[]): Promise<{ code: number; output: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(spec.command, {
+    args: [...spec.args, ...args],
+    cwd: spec.cwd,
+    env: spec.env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
 }
 
 Deno.test("deno task compile gets deno compile as far as fetching denort for every target", async () => {
@@ -95,11 +130,15 @@ const FILE_ACCESS =
 /** Modules of the binary that touch files, and why that is not an asset. */
 const DATA_FILES: Record<string, string> = {
   "server/token.ts": "reads and writes the publish token in HERALD_DATA_DIR (data, not an asset)",
+  "server/auth/tokens_file.ts": "reads HERALD_TOKENS_FILE, the operator's configuration",
+  "server/auth/jwt.ts": "reads HERALD_JWT_PUBLIC_KEY_FILE, the operator's configuration",
+  "cli/main.ts": "the CLI's publish reads .herald/publish-token of the directory it runs in (data)",
 };
 
 Deno.test("every module of the binary is reached by import, and none reads assets from disk", async () => {
   const modules = await localModules(ENTRYPOINT);
   assert.ok(modules.includes("hub/bus/redis.ts"), "the lazily imported Redis bus is in the graph");
+  assert.ok(modules.includes("cli/main.ts"), "the lazily imported CLI is in the graph");
   const reading: string[] = [];
   for (const module of modules) {
     const source = await Deno.readTextFile(`${ROOT}${module}`);

@@ -40,11 +40,13 @@ async function logMessages(): Promise<string[]> {
   for (
     const dir of [
       "",
+      "agents/",
       "hub/",
       "hub/bus/",
       "hub/history/",
       "hub/presence/",
       "server/",
+      "server/auth/",
       "server/transports/",
       "state/",
     ]

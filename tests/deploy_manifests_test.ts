@@ -132,7 +132,7 @@ async function probeAnswers(paths: string[]): Promise<void> {
     await response.body?.cancel();
     assert.equal(response.status, 200, `GET ${path}`);
   }
-  hub.app.drain();
+  await hub.app.drain();
   const ready = await fetch(`${hub.url}/ready`);
   await ready.body?.cancel();
   assert.equal(ready.status, 503, "a draining hub leaves the load balancer");

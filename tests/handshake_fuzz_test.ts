@@ -170,3 +170,123 @@ Deno.test("raw TCP handshake fuzz: documented statuses, structured logs only, no
     assert.doesNotThrow(() => JSON.parse(line), `not a structured log line: ${line}`);
   }
 });
+
+/** The JWT secret of the auth fuzz hub: it must never appear in an answer or a log line. */
+const FUZZ_JWT_SECRET = "fuzz-jwt-secret-0123456789abcdefghijkl";
+
+/** Credentials of every shape the auth surfaces may see, with the ones signed beforehand. */
+async function credentialArbitrary() {
+  const { SignJWT, UnsecuredJWT, generateKeyPair } = await import("jose");
+  const key = new TextEncoder().encode(FUZZ_JWT_SECRET);
+  const now = Math.floor(Date.now() / 1000);
+  const claims = {
+    sub: "fuzz",
+    tenant: "acme",
+    aud: "herald",
+    scope: "subscribe:* publish:deploy.*",
+  };
+  const hs = (payload: Record<string, unknown>, exp: number) =>
+    new SignJWT(payload).setProtectedHeader({ alg: "HS256" }).setExpirationTime(exp).sign(key);
+  const rsa = await generateKeyPair("RS256");
+  const signed = [
+    await hs(claims, now + 3600),
+    await hs(claims, now - 3600),
+    await hs({ ...claims, tenant: "bad tenant" }, now + 3600),
+    await hs({ ...claims, aud: "someone-else" }, now + 3600),
+    await hs({ ...claims, scope: "agent" }, now + 3600),
+    await hs({ ...claims, scope: 42 }, now + 3600),
+    new UnsecuredJWT(claims).setExpirationTime(now + 3600).encode(),
+    await new SignJWT(claims).setProtectedHeader({ alg: "RS256" }).setExpirationTime(now + 3600)
+      .sign(rsa.privateKey),
+    await new SignJWT(claims).setProtectedHeader({ alg: "HS512" }).setExpirationTime(now + 3600)
+      .sign(new TextEncoder().encode(FUZZ_JWT_SECRET + FUZZ_JWT_SECRET)),
+  ];
+  const segment = fc.string({
+    unit: fc.constantFrom(..."ABCDEFabcdef0123456789-_=+/.%"),
+    maxLength: 60,
+  });
+  return {
+    signed,
+    credential: fc.oneof(
+      { arbitrary: fc.constantFrom(signed[0]!), weight: 3 },
+      { arbitrary: fc.constantFrom(...signed), weight: 3 },
+      fc.tuple(segment, segment, segment).map((parts) => parts.join(".")),
+      printable,
+      fc.constant("x".repeat(20_000)),
+      fc.constant(""),
+    ),
+  };
+}
+
+Deno.test("auth surface fuzz (jwt mode): every credential in every place gets a documented refusal, never the token or secret", async () => {
+  const hub = await spawnHub({
+    HERALD_LOG_LEVEL: "debug",
+    HERALD_AUTH: "jwt",
+    HERALD_JWT_SECRET: FUZZ_JWT_SECRET,
+    HERALD_JWT_AUDIENCE: "herald",
+    HERALD_UPGRADE_RATE: "100000",
+    HERALD_UPGRADE_BURST: "100000",
+  });
+  const { signed, credential } = await credentialArbitrary();
+  const presented = new Set<string>(signed);
+  const statuses = new Map<number, number>();
+  const place = fc.constantFrom("authorization", "query", "protocol", "agent", "raw-authorization");
+  const path = fc.constantFrom("/ws", "/events", "/events/stream", "/state", "/history", "/apps/x");
+  const upgrade = [
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version: 13",
+  ];
+  const body = fc.constantFrom(
+    '{"type":"deploy.step"}',
+    '{"type":"deploy.step","tenant":"globex"}',
+    '[{"type":"persona.changed"}]',
+  );
+  try {
+    await fc.assert(
+      fc.asyncProperty(path, place, credential, body, async (path, where, token, body) => {
+        presented.add(token);
+        const safe = token.replace(/[^\x21-\x7e]/g, "");
+        const method = path === "/events" ? "POST" : "GET";
+        const query = where === "query" ? `?token=${encodeURIComponent(token)}` : "";
+        const lines = [`${method} ${path}${query} HTTP/1.1`, `Host: 127.0.0.1:${hub.port}`];
+        if (path === "/ws") lines.push(...upgrade);
+        if (where === "authorization") lines.push(`Authorization: Bearer ${safe}`);
+        if (where === "raw-authorization") lines.push(`Authorization: ${safe}`);
+        if (where === "protocol") lines.push(`Sec-WebSocket-Protocol: bearer.${safe}`);
+        if (where === "agent") lines.push(`X-Agent-API-Key: ${safe}`);
+        if (method === "POST") {
+          lines.push("Content-Type: application/json", `Content-Length: ${body.length}`);
+        }
+        const raw = `${lines.join("\r\n")}\r\n\r\n${method === "POST" ? body : ""}`;
+        const answer = await rawRequest(hub.port, raw, 300);
+        statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+        assert.ok(
+          answer.status === 0 || DOCUMENTED.has(answer.status),
+          `status ${answer.status} for ${path} ${where}: ${answer.text.slice(0, 200)}`,
+        );
+        // The accepted subprotocol is echoed by design (RFC 6455); nothing else may hold it.
+        const text = answer.text.split("\r\n").filter((line) =>
+          !line.toLowerCase().startsWith("sec-websocket-protocol:")
+        ).join("\r\n");
+        assert.ok(!text.includes(FUZZ_JWT_SECRET), "the answer holds the secret");
+        if (safe.length >= 16) assert.ok(!text.includes(safe), `the answer echoes ${where}`);
+      }),
+      { numRuns: RUNS, seed: SEED, endOnFailure: true },
+    );
+    // Both sides were exercised: valid credentials got in, the rest were refused.
+    const admitted = [101, 200, 202].reduce((sum, status) => sum + (statuses.get(status) ?? 0), 0);
+    assert.ok(admitted > 0 && (statuses.get(401) ?? 0) > 0, JSON.stringify([...statuses]));
+    assert.equal((await fetch(`${hub.url}/health`)).status, 200);
+  } finally {
+    await hub.stop();
+  }
+  for (const line of hub.logs) {
+    assert.ok(!line.includes(FUZZ_JWT_SECRET), `a log line holds the secret: ${line}`);
+    for (const token of presented) {
+      if (token.length >= 16) assert.ok(!line.includes(token), `a log line holds a token: ${line}`);
+    }
+    assert.doesNotThrow(() => JSON.parse(line), `not a structured log line: ${line}`);
+  }
+});

@@ -66,6 +66,11 @@ export interface Bus {
   readonly node: string;
   /** False while the bus cannot carry publishes (then `/ready` answers 503). */
   readonly ready: boolean;
+  /**
+   * How far behind the bus this node reads (ms): the age of the newest message of the last
+   * batch received, 0 once caught up. Absent on buses that cannot tell (memory, broadcast).
+   */
+  readonly lagMs?: number;
   start(receiver: BusReceiver): Promise<void>;
   /**
    * Carries `events` to every other node; `keyed` holds the ids among them that producers

@@ -179,6 +179,7 @@ export class RedisBus implements Bus {
   #outage = false;
   /** Redis' clock minus this process's (ms), measured whenever the writer connects. */
   #clockOffsetMs = 0;
+  #lagMs = 0;
 
   constructor(options: RedisBusOptions) {
     this.#options = options;
@@ -216,6 +217,14 @@ export class RedisBus implements Bus {
 
   get ready(): boolean {
     return this.#writer.isReady && this.#reader.isReady && this.#readId !== null;
+  }
+
+  /**
+   * Age of the newest entry of the last batch read, in Redis' clock (entry ids start with the
+   * millisecond Redis added them); 0 when a read found nothing new.
+   */
+  get lagMs(): number {
+    return this.#lagMs;
   }
 
   /** Connects in the background (retrying with backoff) and starts reading. */
@@ -386,18 +395,22 @@ export class RedisBus implements Bus {
           await this.#pause(this.#options.reconnectMinMs);
           continue;
         }
-        if (this.#readId === null) {
-          const [tail] = await this.#reader.xRevRange(this.#stream, "+", "-", { COUNT: 1 });
-          this.#readId = tail?.id ?? "0-0";
-        }
+        // redis@6 types the range reply as nullable (RESP3 null); an empty stream reads from 0-0.
+        this.#readId ??=
+          (await this.#reader.xRevRange(this.#stream, "+", "-", { COUNT: 1 }))?.[0]?.id ?? "0-0";
         const reply = await this.#reader.xRead(
           { key: this.#stream, id: this.#readId },
           { BLOCK: READ_BLOCK_MS, COUNT: this.#options.maxBatch },
         ) as { messages: StreamEntry[] }[] | null;
-        for (const entry of reply?.[0]?.messages ?? []) {
+        const entries = reply?.[0]?.messages ?? [];
+        for (const entry of entries) {
           this.#receive(entry);
           this.#readId = entry.id;
         }
+        const addedAt = entries.length === 0 ? NaN : Number.parseInt(this.#readId, 10);
+        this.#lagMs = Number.isNaN(addedAt)
+          ? 0
+          : Math.max(0, Date.now() + this.#clockOffsetMs - addedAt);
         this.#releaseFences();
       } catch (error) {
         if (signal.aborted) return;

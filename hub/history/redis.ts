@@ -284,27 +284,20 @@ export class RedisHistory implements History {
     const key = this.#key(tenant, "events");
     let from = after + 1;
     for (;;) {
+      // The typed command, not a raw ZRANGE: node-redis 6 speaks RESP3, where WITHSCORES
+      // replies are pairs instead of RESP2's flat list; this shape is the same under both.
       const reply = await this.#call(() =>
-        this.#client.sendCommand([
-          "ZRANGE",
-          key,
-          String(from),
-          "+inf",
-          "BYSCORE",
-          "LIMIT",
-          "0",
-          String(PAGE),
-          "WITHSCORES",
-        ])
-      ) as string[];
-      for (let index = 0; index < reply.length; index += 2) {
-        const member = reply[index]!;
+        this.#client.zRangeWithScores(key, from, "+inf", {
+          BY: "SCORE",
+          LIMIT: { offset: 0, count: PAGE },
+        })
+      );
+      for (const { value: member, score: n } of reply) {
         const bar = member.indexOf("|");
-        const n = Number(reply[index + 1]);
         yield { n, storedAt: Number(member.slice(0, bar)), frame: member.slice(bar + 1) };
         from = n + 1;
       }
-      if (reply.length < PAGE * 2) return;
+      if (reply.length < PAGE) return;
     }
   }
 

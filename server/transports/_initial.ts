@@ -10,11 +10,12 @@ import { decodeFilter, FILTER_FIELDS, type SubscriptionFilter } from "../../even
 import { parseTopic, type TopicPattern } from "../../events/topic.ts";
 import type { Client } from "../../hub/client.ts";
 import type { Hub } from "../../hub/hub.ts";
-import { type Principal, userScoped } from "../../hub/principal.ts";
+import { patternWithin, type Principal, userScoped } from "../../hub/principal.ts";
 import { encodeResumed } from "../../hub/session.ts";
-import type { Access, Authenticator } from "../auth.ts";
+import type { Metrics } from "../../hub/metrics.ts";
+import type { Access, Authenticator, Refusal } from "../auth.ts";
 import type { Config } from "../config.ts";
-import { refuse } from "../errors.ts";
+import { refuse as refusalResponse } from "../errors.ts";
 import { originAllowed } from "../origin.ts";
 import { httpError } from "../responses.ts";
 
@@ -124,17 +125,40 @@ export async function admitStream(
   config: Pick<Config, "allowedOrigins" | "maxSubscriptions">,
   auth: Authenticator,
   access: Access,
+  metrics?: Metrics,
 ): Promise<Response | { initial: InitialSubscriptions; principal: Principal }> {
-  if (!originAllowed(request.headers.get("origin"), config.allowedOrigins)) {
+  const refuse = (refusal: Refusal) => {
+    metrics?.authRefusals.incLabel(refusal.code);
+    return refusalResponse(refusal);
+  };
+  const ownHost = new URL(request.url).host;
+  if (!originAllowed(request.headers.get("origin"), config.allowedOrigins, ownHost)) {
     return httpError("origin_forbidden", "this origin may not connect; see HERALD_ALLOWED_ORIGINS");
   }
   const initial = readQuery(new URL(request.url), config.maxSubscriptions);
   if (typeof initial === "string") return httpError("bad_request", initial);
   const authentication = await auth.authenticate(request, access);
   if (!authentication.ok) return refuse(authentication.refusal);
-  const filter = userScoped(authentication.principal, initial.filter);
+  const who = authentication.principal;
+  const filter = userScoped(who, initial.filter);
   if (filter === null) {
-    return httpError("forbidden", "this credential may only subscribe to its own user id");
+    return refuse({
+      code: "forbidden",
+      message: "this credential may only subscribe to its own user id",
+    });
   }
-  return { initial: { ...initial, filter }, principal: authentication.principal };
+  const granted = who.may.subscribe;
+  if (initial.implicit && !granted.includes("*")) {
+    // No topic asked for: everything this credential may read, rather than `*`.
+    const topics = granted.map((pattern) => parseTopic(pattern)!);
+    return { initial: { ...initial, filter, topics, implicit: false }, principal: who };
+  }
+  const outside = initial.topics.find((topic) => !patternWithin(topic, granted));
+  if (outside !== undefined) {
+    return refuse({
+      code: "forbidden",
+      message: `topic "${outside.topic}" is outside this credential's subscribe scopes`,
+    });
+  }
+  return { initial: { ...initial, filter }, principal: who };
 }

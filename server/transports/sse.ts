@@ -12,7 +12,10 @@
  * @module
  */
 
+import type { Clock } from "../../hub/clock.ts";
+import { ExpiryWatch } from "../../hub/expiry.ts";
 import type { Hub } from "../../hub/hub.ts";
+import type { Principal } from "../../hub/principal.ts";
 import type { Outgoing, Transport } from "../../hub/transport.ts";
 import type { Config } from "../config.ts";
 import type { Authenticator } from "../auth.ts";
@@ -24,6 +27,10 @@ export interface SseDeps {
   readonly config: Pick<Config, "allowedOrigins" | "sseHeartbeatSeconds" | "maxSubscriptions">;
   /** Decides who reads the stream, and so its tenant. */
   readonly auth: Authenticator;
+  /** Ends the stream when the reader's credential expires; none: the system clock. */
+  readonly clock?: Clock;
+  /** Takes a connection slot for the reader (returns its release) or answers why not. */
+  readonly admit?: (principal: Principal) => (() => void) | Response;
 }
 
 const encoder = new TextEncoder();
@@ -107,6 +114,8 @@ export async function handleSse(request: Request, deps: SseDeps): Promise<Respon
   const admitted = await admitStream(request, deps.config, deps.auth, "read");
   if (admitted instanceof Response) return admitted;
   const { initial, principal } = admitted;
+  const slot = deps.admit?.(principal);
+  if (slot instanceof Response) return slot;
   const since = request.headers.get("last-event-id") ?? initial.since;
   let closed = () => {};
   const stream = sseStream(() => closed());
@@ -119,6 +128,12 @@ export async function handleSse(request: Request, deps: SseDeps): Promise<Respon
   stream.comment("herald event stream");
   subscribeInitial(deps.hub, client, { ...initial, since });
   heartbeat(stream, deps.config.sseHeartbeatSeconds);
+  if (principal.expiresAt != null && deps.clock !== undefined) {
+    // At expiry the stream ends with `event: close` (4001): reconnect with a new token.
+    const expiry = new ExpiryWatch(client, { clock: deps.clock, warningMs: 0 });
+    expiry.arm(principal.expiresAt);
+    void stream.ended.then(() => expiry.stop());
+  }
   const headers: Record<string, string> = {
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache",

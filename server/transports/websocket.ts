@@ -8,7 +8,15 @@ import { DISCONNECT } from "../../events/codes.ts";
 import type { Clock } from "../../hub/clock.ts";
 import type { Hub } from "../../hub/hub.ts";
 import type { Metrics } from "../../hub/metrics.ts";
-import { type RequestHandler, Session, type SessionLimits } from "../../hub/session.ts";
+import type { Principal } from "../../hub/principal.ts";
+import {
+  type PublishAllowance,
+  type RequestHandler,
+  Session,
+  type SessionIdentity,
+  type SessionLimits,
+} from "../../hub/session.ts";
+import { bearerProtocol } from "../auth/credentials.ts";
 import type { Outgoing, Transport } from "../../hub/transport.ts";
 import type { Config } from "../config.ts";
 import { logger } from "../log.ts";
@@ -32,7 +40,11 @@ export interface WebSocketDeps {
   /** Decides who the connection acts as (and whether it may publish). */
   readonly auth: Authenticator;
   /** Takes a connection slot (returns its release) or answers why not; none: no cap. */
-  readonly admit?: () => (() => void) | Response;
+  readonly admit?: (principal: Principal) => (() => void) | Response;
+  /** Expiry and `refresh` (token and jwt modes); none: `refresh` is unknown, nothing expires. */
+  readonly identity?: SessionIdentity;
+  /** Publish requests per credential. */
+  readonly publishAllowance?: PublishAllowance;
 }
 
 /** Adapts a Deno WebSocket to the hub's transport (a class: no closures per connection). */
@@ -117,16 +129,20 @@ export async function handleWebSocket(request: Request, deps: WebSocketDeps): Pr
       "sec-websocket-version": "13",
     });
   }
-  const admitted = await admitStream(request, deps.config, deps.auth, "connect");
+  const admitted = await admitStream(request, deps.config, deps.auth, "connect", deps.metrics);
   if (admitted instanceof Response) return admitted;
   const { initial, principal } = admitted;
-  const release = deps.admit?.() ?? (() => {});
+  const release = deps.admit?.(principal) ?? (() => {});
   if (release instanceof Response) return release;
+  // A browser offered its token as the subprotocol `bearer.<token>`: the handshake must name
+  // the protocol accepted, or the browser fails the connection.
+  const protocol = bearerProtocol(request);
   let upgraded: { socket: WebSocket; response: Response };
   try {
     // Deno pings after idleTimeout/2 of silence and closes at idleTimeout without a pong.
     upgraded = Deno.upgradeWebSocket(request, {
       idleTimeout: deps.config.pingIntervalSeconds * 2,
+      ...(protocol === null ? {} : { protocol }),
     });
   } catch (error) {
     release();
@@ -143,6 +159,8 @@ export async function handleWebSocket(request: Request, deps: WebSocketDeps): Pr
     clock: deps.clock,
     metrics: deps.metrics,
     requests: deps.requests,
+    ...(deps.identity === undefined ? {} : { identity: deps.identity }),
+    ...(deps.publishAllowance === undefined ? {} : { publishAllowance: deps.publishAllowance }),
   };
   let pending: typeof initial | null = initial;
   let session: Session | null = null;
@@ -168,10 +186,12 @@ export async function handleWebSocket(request: Request, deps: WebSocketDeps): Pr
   };
   socket.onclose = () => {
     release();
+    session?.close();
     session?.client.transportClosed();
   };
   socket.onerror = () => {
     release();
+    session?.close();
     session?.client.transportClosed();
   };
   return response;

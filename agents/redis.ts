@@ -1,0 +1,141 @@
+/**
+ * The agent store shared by every node through Redis.
+ *
+ * Keys (`<t>` is `<tenant length>:<tenant>`): `<prefix>:agents:<t>` hash agentId -> record;
+ * `<prefix>:agents-live:<t>` hash agentId -> live connection; `<prefix>:agents:tenants` set of
+ * tenants; `<prefix>:agent-command:<t>:<commandId>` hash with fields `command`, `acked`,
+ * `outcome`, expiring `commandTtlMs` after creation. `clearLive` is a compare-and-delete
+ * script and `finishCommand` an `HSETNX`, so exactly one node wins each.
+ * @module
+ */
+
+import { createClient } from "redis";
+import type { AgentRecord, AgentStore, CommandOutcome, CommandRecord, LiveAgent } from "./store.ts";
+import { withProgress } from "./store.ts";
+
+type Client = ReturnType<typeof createClient>;
+
+/** Deletes the live entry only while it names the given connection. */
+const CLEAR_LIVE_SCRIPT = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return 0 end
+if cjson.decode(current).connection ~= ARGV[2] then return 0 end
+return redis.call('HDEL', KEYS[1], ARGV[1])`;
+
+/** Options of {@linkcode RedisAgentStore}. */
+export interface RedisAgentStoreOptions {
+  readonly url: string;
+  readonly prefix: string;
+  /** How long a command's record is kept. */
+  readonly commandTtlMs: number;
+}
+
+/** Redis-backed {@linkcode AgentStore}. */
+export class RedisAgentStore implements AgentStore {
+  readonly kind = "redis";
+  readonly #options: RedisAgentStoreOptions;
+  readonly #client: Client;
+
+  constructor(options: RedisAgentStoreOptions) {
+    this.#options = options;
+    this.#client = createClient({ url: options.url, disableOfflineQueue: true });
+    // Reported by the calls that fail (503); the client reconnects by itself.
+    this.#client.on("error", () => {});
+  }
+
+  #key(kind: string, tenant: string): string {
+    return `${this.#options.prefix}:${kind}:${tenant.length}:${tenant}`;
+  }
+
+  #commandKey(tenant: string, commandId: string): string {
+    return `${this.#key("agent-command", tenant)}:${commandId}`;
+  }
+
+  async start(): Promise<void> {
+    await this.#client.connect();
+  }
+
+  async register(record: AgentRecord): Promise<void> {
+    await this.#client.hSet(
+      this.#key("agents", record.tenant),
+      record.agentId,
+      JSON.stringify(record),
+    );
+    await this.#client.sAdd(`${this.#options.prefix}:agents:tenants`, record.tenant);
+  }
+
+  async get(tenant: string, agentId: string): Promise<AgentRecord | null> {
+    const text = await this.#client.hGet(this.#key("agents", tenant), agentId);
+    return typeof text === "string" ? JSON.parse(text) as AgentRecord : null;
+  }
+
+  async list(tenant: string): Promise<AgentRecord[]> {
+    const all = await this.#client.hGetAll(this.#key("agents", tenant));
+    return Object.values(all).map((text) => JSON.parse(text) as AgentRecord);
+  }
+
+  async tenants(): Promise<string[]> {
+    return await this.#client.sMembers(`${this.#options.prefix}:agents:tenants`);
+  }
+
+  async setLive(tenant: string, agentId: string, live: LiveAgent): Promise<void> {
+    await this.#client.hSet(this.#key("agents-live", tenant), agentId, JSON.stringify(live));
+  }
+
+  async getLive(tenant: string, agentId: string): Promise<LiveAgent | null> {
+    const text = await this.#client.hGet(this.#key("agents-live", tenant), agentId);
+    return typeof text === "string" ? JSON.parse(text) as LiveAgent : null;
+  }
+
+  async listLive(tenant: string): Promise<Map<string, LiveAgent>> {
+    const all = await this.#client.hGetAll(this.#key("agents-live", tenant));
+    return new Map(Object.entries(all).map(([id, text]) => [id, JSON.parse(text) as LiveAgent]));
+  }
+
+  async clearLive(tenant: string, agentId: string, connection: string): Promise<boolean> {
+    const removed = await this.#client.eval(CLEAR_LIVE_SCRIPT, {
+      keys: [this.#key("agents-live", tenant)],
+      arguments: [agentId, connection],
+    });
+    return removed === 1;
+  }
+
+  async putCommand(command: CommandRecord): Promise<void> {
+    const key = this.#commandKey(command.tenant, command.commandId);
+    await this.#client.multi()
+      .hSet(key, "command", JSON.stringify(command))
+      .pExpire(key, this.#options.commandTtlMs)
+      .exec();
+  }
+
+  async getCommand(tenant: string, commandId: string): Promise<CommandRecord | null> {
+    const fields = await this.#client.hGetAll(this.#commandKey(tenant, commandId));
+    if (fields.command === undefined) return null;
+    return withProgress(
+      JSON.parse(fields.command) as CommandRecord,
+      fields.acked === undefined ? null : Number(fields.acked),
+      fields.outcome === undefined ? null : JSON.parse(fields.outcome) as CommandOutcome,
+    );
+  }
+
+  async ackCommand(tenant: string, commandId: string, at: number): Promise<void> {
+    const key = this.#commandKey(tenant, commandId);
+    // Only for a command that exists: an ack for an expired one must not create a key.
+    if (await this.#client.exists(key) === 1) await this.#client.hSetNX(key, "acked", String(at));
+  }
+
+  async finishCommand(
+    tenant: string,
+    commandId: string,
+    outcome: CommandOutcome,
+  ): Promise<boolean> {
+    const key = this.#commandKey(tenant, commandId);
+    if (await this.#client.exists(key) !== 1) return false;
+    return await this.#client.hSetNX(key, "outcome", JSON.stringify(outcome)) === 1;
+  }
+
+  close(): Promise<void> {
+    this.#client.destroy();
+    return Promise.resolve();
+  }
+}
