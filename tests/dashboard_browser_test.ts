@@ -2,26 +2,23 @@
  * The dashboard end to end in real headless Chromium (Debian's, driven by playwright-core),
  * served by real hubs: events published through the API show in the right places; a
  * deployment's steps appear live and its replay from history shows the same timeline; a hub
- * restart shows the "Reconnecting…" banner, then removes it, with every event row once; a hub
- * that refuses reads asks for a token and refuses a wrong one. Screenshots (desktop and narrow)
- * go to `test-output/dashboard/` (or `$HERALD_TEST_OUTPUT/dashboard/`) for humans.
- * Ignored, with the reason printed, when Chromium is not installed.
+ * restart shows the "Reconnecting…" banner, then removes it, with every event row once; a hub in
+ * token mode (`HERALD_AUTH=token`) asks for a token, refuses a wrong one, keeps the right one out
+ * of the URL and shows only its tenant's events. Every assertion on the page is on the state the
+ * test waited for (`waitFor`, `waitForEqual`), not on a neighbour that may render a frame later.
+ * Screenshots (desktop and narrow) go to `test-output/dashboard/` (or
+ * `$HERALD_TEST_OUTPUT/dashboard/`) for humans. Ignored, with the reason printed, when Chromium
+ * is not installed.
  * @module
  */
 
 import assert from "node:assert/strict";
+import { isDeepStrictEqual } from "node:util";
 import type { Page } from "playwright-core";
 import { chromiumMissing, launchChromium } from "./_chromium.ts";
 import { OUTPUT } from "./_dashboard.ts";
-import {
-  openTestHub,
-  publishSeqs,
-  publishTo,
-  spawnHub,
-  TEST_TOKEN,
-  type TestHub,
-  waitFor,
-} from "./_harness.ts";
+import { openTestHub, publishSeqs, publishTo, spawnHub, waitFor } from "./_harness.ts";
+import { publishAs, startAuthHub, type TokenEntry, tokensFile } from "./_identity.ts";
 
 const missing = chromiumMissing();
 if (missing !== null) console.log(`dashboard_browser_test ignored: ${missing}`);
@@ -49,6 +46,26 @@ async function connected(page: Page, what = "the dashboard to connect"): Promise
     what,
     15_000,
   );
+}
+
+/**
+ * Waits until `read()` deep-equals `expected`, then asserts it: a test asserts on the state it
+ * waited for, never on a neighbour that may render a frame later. On timeout the assertion shows
+ * the last value read.
+ */
+async function waitForEqual<T>(
+  read: () => Promise<T>,
+  expected: T,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  let last: T | undefined;
+  try {
+    await waitFor(async () => isDeepStrictEqual(last = await read(), expected), what, timeoutMs);
+  } catch (error) {
+    assert.deepEqual(last, expected, (error as Error).message);
+  }
+  assert.deepEqual(last, expected, what);
 }
 
 /** The text of every element matching `selector`. */
@@ -105,13 +122,10 @@ browserTest("apps and events from the API, filters, pause with a held count", as
     async () => (await texts(page, "[data-app=billing] td")).join(" ").includes("UNHEALTHY"),
     "billing's health to change live",
   );
-  assert.deepEqual(await texts(page, "[data-testid=apps] tbody th"), ["billing", "mail", "search"]);
+  const appNames = () => texts(page, "[data-testid=apps] tbody th");
+  await waitForEqual(appNames, ["billing", "mail", "search"], "the live third app, sorted");
   await page.fill("[data-testid=app-search]", "ma");
-  await waitFor(
-    async () => (await texts(page, "[data-testid=apps] tbody th")).length === 1,
-    "search",
-  );
-  assert.deepEqual(await texts(page, "[data-testid=apps] tbody th"), ["mail"]);
+  await waitForEqual(appNames, ["mail"], "the search to filter the apps");
   // A click opens the app.
   await page.click("[data-app=mail] a");
   await page.waitForSelector("[data-testid=app-detail] h2:text('mail')", { timeout: 5000 });
@@ -143,8 +157,7 @@ browserTest("apps and events from the API, filters, pause with a held count", as
   await waitFor(async () => (await rowTypes()).length === 3, "3 event rows");
   await page.fill("[data-testid=filter-type]", "deploy.*");
   await page.fill("[data-testid=filter-namespace]", "prod");
-  await waitFor(async () => (await rowTypes()).length === 1, "the filters to apply");
-  assert.deepEqual(await rowTypes(), ["deploy.queued"]);
+  await waitForEqual(rowTypes, ["deploy.queued"], "the filters to apply");
   await page.fill("[data-testid=filter-type]", "");
   await page.fill("[data-testid=filter-namespace]", "");
   await page.click("[data-testid=pause]");
@@ -180,10 +193,13 @@ browserTest(
       { type: "deploy.queued", appId: "shop", timestamp: at(0), payload: { imageTag: "v3" } },
       step(100, { step: "pull", status: "running", output: "pulling registry.local/shop:v3" }),
     ]);
-    await page.waitForSelector(`${live} li[data-step=pull][data-status=running]`, {
-      timeout: 10_000,
-    });
-    assert.ok((await page.textContent(`${live} li[data-step=pull] .output`))?.includes("pulling"));
+    await waitFor(
+      async () =>
+        (await texts(page, `${live} li[data-step=pull][data-status=running] .output`))
+          .join("").includes("pulling"),
+      "the running pull step with its output",
+      10_000,
+    );
     await publishSeqs(hub, [
       step(1300, { step: "pull", status: "done", durationMs: 1200 }),
       step(1400, { step: "build", status: "running" }),
@@ -191,7 +207,11 @@ browserTest(
     await page.waitForSelector(`${live} li[data-step=build][data-status=running]`, {
       timeout: 10_000,
     });
-    assert.deepEqual((await steps(page, live))[0], ["pull", "done", "1.2s", ""]);
+    await waitForEqual(
+      async () => (await steps(page, live))[0],
+      ["pull", "done", "1.2s", ""] as StepRow,
+      "pull done in 1.2s",
+    );
     await publishSeqs(hub, [
       step(4500, { step: "build", status: "done", durationMs: 3100 }),
       step(4600, { step: "test", status: "running", output: "running 48 tests" }),
@@ -203,22 +223,20 @@ browserTest(
       },
     ]);
     const recent = "[data-testid=recent-runs] [data-run='deploy:shop']";
-    await page.waitForSelector(recent, { timeout: 10_000 });
-    const timeline = await steps(page, recent);
-    assert.deepEqual(timeline, [
+    const timeline: StepRow[] = [
       ["pull", "done", "1.2s", ""],
       ["build", "done", "3.1s", ""],
       ["test", "failed", "3.4s", "Error: 3 of 48 tests failed"],
-    ]);
-    assert.equal(await page.$(live), null, "no longer in progress");
+    ];
+    await waitForEqual(() => steps(page, recent), timeline, "the failed run among recent runs");
+    await waitFor(async () => await page.$(live) === null, "the run no longer in progress");
     await screenshot(page, "pipelines");
 
     // The app's page: its past deployment, replayed from the hub's history.
     await page.goto(`${hub.url}/#apps/shop`);
     await page.click("[data-testid=load-history]");
     await page.click("[data-testid=past-deploys] button", { timeout: 10_000 });
-    await page.waitForSelector("[data-testid=replay]", { timeout: 10_000 });
-    assert.deepEqual(await steps(page, "[data-testid=replay]"), timeline);
+    await waitForEqual(() => steps(page, "[data-testid=replay]"), timeline, "the replay");
     await screenshot(page, "replay");
     await page.close();
   },
@@ -244,8 +262,11 @@ browserTest("a hub restart: banner, then gone; every event row once", async () =
     await waitFor(async () => (await rows()).length === 5, "5 rows before the restart");
 
     assert.equal((await first.stop()).code, 0);
-    await page.waitForSelector("[data-testid=banner]", { timeout: 15_000 });
-    assert.match((await page.textContent("[data-testid=banner]")) ?? "", /Reconnecting…/);
+    await waitFor(
+      async () => /Reconnecting…/.test((await texts(page, "[data-testid=banner]")).join("")),
+      "the Reconnecting… banner",
+      15_000,
+    );
     await screenshot(page, "reconnecting");
 
     await using second = await spawnHub({ ...env, PORT: String(port) });
@@ -305,71 +326,65 @@ function via(url: string) {
   return { publish: (body: unknown) => publishTo(url, body) };
 }
 
-/**
- * A hub behind a front that refuses reads, the WebSocket and the stream without `token`
- * (as `Authorization: Bearer` or `?token=`), as the token and JWT auth modes will. The publish
- * path keeps the publish token.
- *
- * TODO(identity): once HERALD_AUTH=token lands, run this against it instead of the front.
- */
-function tokenFront(hub: TestHub, token: string): { url: string } & AsyncDisposable {
-  const guarded = new Set(["/ws", "/state", "/apps", "/history", "/events/stream"]);
-  const server = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
-    (request, info) => {
-      const url = new URL(request.url);
-      const presented = request.headers.get("authorization")?.replace(/^Bearer /, "") ??
-        url.searchParams.get("token");
-      if (guarded.has(url.pathname) && presented !== token) {
-        return Response.json({ error: { code: "unauthorized", message: "a token is needed" } }, {
-          status: 401,
-          headers: { "www-authenticate": 'Bearer realm="herald"' },
-        });
-      }
-      return hub.app.handler(request, info);
-    },
-  );
-  return {
-    url: `http://127.0.0.1:${server.addr.port}`,
-    [Symbol.asyncDispose]: () => server.shutdown(),
-  };
-}
+const ACME_DASHBOARD = "acme-dashboard-token-0001";
+/** Publishes for any tenant (`tenants:*`): the test's control plane. */
+const PLANE = "control-plane-token-00004";
+const TOKENS: TokenEntry[] = [
+  { token: ACME_DASHBOARD, tenant: "acme", name: "acme-dashboard", scopes: ["subscribe:*"] },
+  { token: PLANE, tenant: "ops", name: "plane", scopes: ["publish:*", "tenants:*"] },
+];
 
 browserTest(
-  "a hub that refuses reads asks for a token, refuses a wrong one, keeps the right one out of the URL",
+  "a hub in token mode asks for a token, refuses a wrong one, shows only the token's tenant",
   async () => {
-    await using hub = await openTestHub();
-    // The hub behind the front takes the same token as a connect credential (its publish token).
-    await using front = tokenFront(hub, TEST_TOKEN);
+    await using file = await tokensFile(TOKENS);
+    await using hub = await startAuthHub({ HERALD_AUTH: "token", HERALD_TOKENS_FILE: file.path });
     await using browser = await launchChromium();
-    const page = await open(browser, `${front.url}/#apps`);
+    const page = await open(browser, `${hub.url}/#apps`);
     await page.waitForSelector("[data-testid=signin]", { timeout: 10_000 });
     await screenshot(page, "signin");
-    await page.fill("[data-testid=token]", "wrong-token");
+    await page.fill("[data-testid=token]", "wrong-token-0000000000");
     await page.click("[data-testid=signin] button");
     await page.waitForSelector("[data-testid=refused]", { timeout: 10_000 });
     assert.equal(await page.evaluate(() => sessionStorage.getItem("herald.token")), null);
 
-    await page.fill("[data-testid=token]", TEST_TOKEN);
+    await page.fill("[data-testid=token]", ACME_DASHBOARD);
     await page.click("[data-testid=signin] button");
     await connected(page, "the dashboard to connect with the token");
     assert.equal(await page.$("[data-testid=signin]"), null);
-    assert.equal(
-      await page.evaluate(() => sessionStorage.getItem("herald.token")),
-      TEST_TOKEN,
-    );
-    assert.ok(!page.url().includes("token"), page.url());
-    await publishSeqs(hub, [{
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("herald.token")), ACME_DASHBOARD);
+    assert.ok(!page.url().includes(ACME_DASHBOARD) && !page.url().includes("token"), page.url());
+
+    // Another tenant's app first, then acme's: when acme's row is there, globex's would be too.
+    const status = (tenant: string, appId: string) => ({
       type: "app.status",
-      appId: "guarded",
+      tenant,
+      appId,
       payload: { status: "RUNNING" },
-    }]);
+    });
+    assert.equal((await publishAs(hub, PLANE, [status("globex", "foreign")])).status, 202);
+    assert.equal((await publishAs(hub, PLANE, [status("acme", "guarded")])).status, 202);
     await page.waitForSelector("[data-app=guarded]", { timeout: 10_000 });
+    assert.deepEqual(await texts(page, "[data-testid=apps] tbody th"), ["guarded"]);
+    // Every event the page received, and every app it knows: acme's only.
+    const received = await page.evaluate(() => {
+      const { model } = (globalThis as unknown as {
+        herald: { model: { events: { appId?: string }[]; apps: Map<string, unknown> } };
+      }).herald;
+      return { events: model.events.map((event) => event.appId), apps: [...model.apps.keys()] };
+    });
+    assert.deepEqual(received, { events: ["guarded"], apps: ["guarded"] });
+    const acmeApps = await (await fetch(`${hub.url}/apps`, {
+      headers: { authorization: `Bearer ${ACME_DASHBOARD}` },
+    })).json();
+    assert.deepEqual(acmeApps.apps.map((app: { appId: string }) => app.appId), ["guarded"]);
+    await screenshot(page, "apps-token");
 
     // A login flow may hand the token over in the fragment: it is kept and leaves the URL.
-    const second = await open(browser, `${front.url}/#token=${TEST_TOKEN}`);
+    const second = await open(browser, `${hub.url}/#token=${ACME_DASHBOARD}`);
     await connected(second, "a fragment token to sign in");
     assert.ok(!second.url().includes("token"), second.url());
+    await second.waitForSelector("[data-app=guarded]", { timeout: 10_000 });
     await second.close();
     await page.close();
   },
