@@ -72,7 +72,11 @@ Deno.test({
     const status = await control(a.url, "GET", `/agents/edge-1/commands/${answer.body.commandId}`);
     assert.equal(status.body.command.status, "completed");
     // An offline agent fails fast, on any node.
-    await connectAgent(b.url, "edge-2").then((client) => client.close());
+    // Node a must see it online first: a registered agent is offline before its connection
+    // counts, so offline alone could be the state before it, with the disconnect still to come.
+    const edge2 = await connectAgent(b.url, "edge-2");
+    await waitOnline(a.url, "edge-2", true);
+    await edge2.close();
     await waitOnline(a.url, "edge-2", false);
     const offline = await control(a.url, "POST", "/agents/edge-2/commands", { action: "x" });
     assert.equal(offline.status, 409);

@@ -68,12 +68,18 @@ for (const scenario of CLIENT_SCENARIOS) {
     await using browser = await launchChromium();
     const page = await browser.newPage();
     page.on("console", (message) => console.log(`page: ${message.text()}`));
+    page.on("crash", () => console.log("page: crashed"));
     await page.goto(page$.url);
     const driver = pageDriver(page);
+    let failed = false;
     try {
       await scenario.run(driver);
+    } catch (error) {
+      failed = true;
+      throw error;
     } finally {
-      await driver.close();
+      // After a failure the page may be gone: cleaning up must not replace the scenario's error.
+      if (!failed) await driver.close();
       await page.close();
     }
   });

@@ -89,10 +89,12 @@ Deno.test("client (Deno): 4001 (token expired) asks getToken for a new token; wi
     HERALD_EXPIRY_WARNING_SECONDS: "0",
   });
   const claims = { sub: "dash", tenant: "acme", scope: "subscribe:*" };
-  const fixed = connect(hub.url, { token: await signJwt(claims, { expiresInSeconds: 1 }) });
+  // exp is whole seconds from a floored now: 1 s may leave a few ms, expired before the
+  // handshake; 2 s leaves at least one.
+  const fixed = connect(hub.url, { token: await signJwt(claims, { expiresInSeconds: 2 }) });
   let calls = 0;
   const refreshing = connect(hub.url, {
-    getToken: () => signJwt(claims, { expiresInSeconds: ++calls === 1 ? 1 : 3600 }),
+    getToken: () => signJwt(claims, { expiresInSeconds: ++calls === 1 ? 2 : 3600 }),
   });
   try {
     await waitFor(() => fixed.connectionState === "closed", "the fixed-token client to stop");

@@ -322,7 +322,10 @@ Deno.test({
       );
       const reply = await resumed.waitForFrame(isSubscribed, "subscribed reply");
       assert.equal(reply.payload.recovered, true);
-      const replayed = resumed.events.map((event) => event.id);
+      // The replay follows the reply: wait for as many events as the reply says it carries.
+      const replayed = (await resumed.waitForEvents(reply.payload.replayed as number)).map((
+        event,
+      ) => event.id);
       assert.deepEqual(replayed.filter((id) => id.startsWith("refused")).sort(), [
         "refused-1",
         "refused-2",
