@@ -78,10 +78,14 @@ export interface Machine {
   readonly kernel: string;
   readonly deno: string;
   readonly v8: string;
+  /** Node's version (the peers' runtime), or "not installed". */
+  readonly node: string;
+  /** The peers' packages and versions as installed. */
+  readonly peers: string;
   readonly load: string;
 }
 
-/** Reads the CPU model, core count, memory, kernel, Deno version and current load. */
+/** Reads the CPU model, core count, memory, kernel, runtime versions and current load. */
 export async function describeMachine(): Promise<Machine> {
   const read = (path: string) => Deno.readTextFile(path).catch(() => "");
   const cpuinfo = await read("/proc/cpuinfo");
@@ -94,6 +98,22 @@ export async function describeMachine(): Promise<Machine> {
     kernel: (await read("/proc/sys/kernel/osrelease")).trim(),
     deno: Deno.version.deno,
     v8: Deno.version.v8,
+    node: await new Deno.Command("node", { args: ["--version"] }).output().then(
+      (output) => new TextDecoder().decode(output.stdout).trim().replace(/^v/, ""),
+      () => "not installed",
+    ),
+    peers: await peerVersions(read),
     load: (await read("/proc/loadavg")).split(" ").slice(0, 3).join(" "),
   };
+}
+
+async function peerVersions(read: (path: string) => Promise<string>): Promise<string> {
+  const versions = [];
+  for (const name of ["ws", "socket.io"]) {
+    const manifest = await read(
+      new URL(`./peers/node_modules/${name}/package.json`, import.meta.url).pathname,
+    );
+    versions.push(`${name} ${manifest === "" ? "not installed" : JSON.parse(manifest).version}`);
+  }
+  return versions.join(", ");
 }

@@ -6,8 +6,10 @@
  * an id, a seq and a timestamp, serializes the same frame shape once, and `send`s it to every
  * socket: no auth, validation, queues, back-pressure or subscriptions. The one concession is
  * the targeted-routing scenario: a socket that connected with `?appId=x` gets only events of
- * app `x` (one Map lookup), otherwise the floor could not run that scenario at all. Sockets get
- * the same runtime heartbeat (`idleTimeout`) as Herald's default.
+ * app `x` (one Map lookup), otherwise the floor could not run that scenario at all. Exact topics
+ * asked for with `?topic=` (other than `*`) are held in a Map of Sets, as a hub that routes by
+ * topic must; only the idle scenario uses them. Sockets get the same runtime heartbeat
+ * (`idleTimeout`) as Herald's default. The Node peers (`bench/peers/`) keep the same contract.
  *
  * Run: `deno run --allow-net --allow-env bench/floor.ts` (PORT, HERALD_HOSTNAME as for Herald).
  * It logs one JSON line with `properties.port` when listening, like Herald's JSON logs.
@@ -28,15 +30,22 @@ const IDLE_TIMEOUT = SETTINGS.pingIntervalSeconds.default * 2;
 
 const everyone = new Set<WebSocket>();
 const byApp = new Map<string, Set<WebSocket>>();
+const byTopic = new Map<string, Set<WebSocket>>();
 const epoch = Date.now().toString(36);
 let seq = 0;
 
-function join(socket: WebSocket, appId: string | null): void {
-  const group = appId === null ? everyone : byApp.get(appId) ?? new Set();
-  if (appId !== null) byApp.set(appId, group);
-  socket.onopen = () => group.add(socket);
-  socket.onclose = () => group.delete(socket);
-  socket.onerror = () => group.delete(socket);
+function groupOf(index: Map<string, Set<WebSocket>>, key: string): Set<WebSocket> {
+  let group = index.get(key);
+  if (group === undefined) index.set(key, group = new Set());
+  return group;
+}
+
+function join(socket: WebSocket, appId: string | null, topics: readonly string[]): void {
+  const groups = [appId === null ? everyone : groupOf(byApp, appId)];
+  for (const topic of topics) if (topic !== "*") groups.push(groupOf(byTopic, topic));
+  socket.onopen = () => groups.forEach((group) => group.add(socket));
+  socket.onclose = () => groups.forEach((group) => group.delete(socket));
+  socket.onerror = () => groups.forEach((group) => group.delete(socket));
 }
 
 function forward(event: FloorEvent): { id: string; seq: string } {
@@ -50,10 +59,8 @@ function forward(event: FloorEvent): { id: string; seq: string } {
     timestamp: new Date().toISOString(),
   };
   const frame = JSON.stringify(stamped);
-  for (const socket of everyone) socket.send(frame);
-  if (event.appId !== undefined) {
-    for (const socket of byApp.get(event.appId) ?? []) socket.send(frame);
-  }
+  const group = event.appId === undefined ? everyone : byApp.get(event.appId);
+  if (group !== undefined) { for (const socket of group) socket.send(frame); }
   return { id: stamped.id, seq: stamped.seq };
 }
 
@@ -62,7 +69,7 @@ export async function handler(request: Request): Promise<Response> {
   const url = new URL(request.url);
   if (url.pathname === "/ws") {
     const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: IDLE_TIMEOUT });
-    join(socket, url.searchParams.get("appId"));
+    join(socket, url.searchParams.get("appId"), url.searchParams.getAll("topic"));
     return response;
   }
   if (url.pathname === "/events" && request.method === "POST") {

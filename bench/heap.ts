@@ -1,8 +1,10 @@
 /**
- * What one idle connection keeps on the JS heap (`deno task bench:heap [herald|floor] [count]`):
+ * What one idle connection keeps on the JS heap
+ * (`deno task bench:heap [herald|floor] [count] [topics]`):
  * serves Herald (as the test harness does, in this process) or the floor, takes a V8 heap
  * snapshot before and after a receiver process connects `count` clients, and prints the growth
- * per connection by object type and constructor. The snapshots stay in a temporary directory for
+ * per connection by object type and constructor. With `topics`, every client subscribes to that
+ * many exact topics instead of one app's `*`. The snapshots stay in a temporary directory for
  * Chrome DevTools (Memory > Load). Native memory (sockets, runtime buffers) is not on this heap:
  * compare with scenario 3's RSS figures.
  * @module
@@ -10,6 +12,7 @@
 
 import v8 from "node:v8";
 import { startTestHub } from "../tests/_harness.ts";
+import { HERALD_ENV } from "./_load.ts";
 import { LoadProcess } from "./_worker.ts";
 import { handler } from "./floor.ts";
 import type { ReceiverSpec } from "./receiver.ts";
@@ -46,9 +49,10 @@ function tally(path: string): Map<string, { count: number; bytes: number }> {
 async function main(args: readonly string[]): Promise<void> {
   const target = args[0] ?? "herald";
   const count = Number(args[1] ?? 2000);
+  const topics = Number(args[2] ?? 0);
   let wsUrl: string;
   if (target === "herald") {
-    wsUrl = startTestHub().wsUrl;
+    wsUrl = startTestHub(HERALD_ENV).wsUrl;
   } else {
     const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, handler);
     wsUrl = `ws://127.0.0.1:${server.addr.port}/ws`;
@@ -63,10 +67,12 @@ async function main(args: readonly string[]): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "herald-heap-" });
   const before = v8.writeHeapSnapshot(`${dir}/${target}-before.heapsnapshot`);
   const spec: ReceiverSpec = {
-    wsUrl,
+    wsUrl: `${wsUrl}?`,
+    protocol: "websocket",
     count,
     firstIndex: 0,
-    apps: Math.max(1, Math.floor(count / 10)),
+    apps: topics > 0 ? 0 : Math.max(1, Math.floor(count / 10)),
+    topics,
     stalled: 0,
     concurrency: 32,
   };

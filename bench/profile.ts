@@ -3,7 +3,9 @@
  * against a server started with `--cpu-prof`, then prints where its CPU went (self time by
  * function and by file) from the V8 profile, which it keeps for Chrome DevTools.
  *
- * Usage: `deno task bench:profile [fanout|fanout-2k|targeted|targeted-small] [herald|floor]`.
+ * Usage: `deno task bench:profile [LOAD] [herald|floor|ws|socketio]`, LOAD one of fanout,
+ * fanout-2k, fanout-5000, fanout-5000-2k, targeted, targeted-small. The Node peers are profiled
+ * with Node's own `--cpu-prof`, which writes the same format.
  * @module
  */
 
@@ -17,14 +19,16 @@ const base = {
   warmupSeconds: 1,
   perProcess: FULL.perProcess,
   settleMs: 1000,
-  rate: FULL.fanoutRate,
+  rate: FULL.fanout[0]!.rate,
   payloadBytes: SMALL_PAYLOAD,
-  clients: FULL.fanoutClients.at(-1)!,
+  clients: FULL.fanout[0]!.clients,
 };
 
 const LOADS: Record<string, LoadOptions> = {
   fanout: base,
   "fanout-2k": { ...base, payloadBytes: LARGE_PAYLOAD },
+  "fanout-5000": { ...base, ...FULL.fanout[1]! },
+  "fanout-5000-2k": { ...base, ...FULL.fanout[1]!, payloadBytes: LARGE_PAYLOAD },
   targeted: { ...base, ...FULL.targeted.big, rate: FULL.targeted.rate },
   "targeted-small": { ...base, ...FULL.targeted.small, rate: FULL.targeted.rate },
 };

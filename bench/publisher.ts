@@ -1,6 +1,7 @@
 /**
  * A publisher process: POSTs events to `/events` at a steady rate, one event per request, each
- * carrying its publish time (`payload.t`, ms since the epoch) and padding up to the payload size.
+ * carrying its publish time (`payload.t`, ms since the epoch) and padding up to the payload size
+ * given with each `run` command.
  * Event `i` goes to app `app-<i mod apps>` (no appId when `apps` is 0).
  *
  * Spawned by the runner with `LoadProcess` (see `_worker.ts`); not meant to be run by hand.
@@ -14,8 +15,6 @@ import { type Message, serveCommands } from "./_worker.ts";
 export interface PublisherSpec {
   readonly url: string;
   readonly token: string;
-  /** Length of the payload's JSON text. */
-  readonly payloadBytes: number;
   readonly apps: number;
 }
 
@@ -33,7 +32,8 @@ function body(index: number): string {
   return `{"type":"bench.tick",${app}"payload":${payload}}`;
 }
 
-async function run(rate: number, seconds: number): Promise<Message> {
+async function run(rate: number, seconds: number, payloadBytes: number): Promise<Message> {
+  pad = "x".repeat(Math.max(0, payloadBytes - 32));
   const total = Math.round(rate * seconds);
   const headers = {
     authorization: `Bearer ${spec.token}`,
@@ -91,12 +91,11 @@ async function run(rate: number, seconds: number): Promise<Message> {
 
 function setup(given: PublisherSpec): Promise<Message> {
   spec = given;
-  pad = "x".repeat(Math.max(0, spec.payloadBytes - 32));
   return Promise.resolve({ ready: true });
 }
 
 function handle(command: Message): Promise<Message> | Message {
-  if (command.cmd === "run") return run(command.rate, command.seconds);
+  if (command.cmd === "run") return run(command.rate, command.seconds, command.payloadBytes);
   return { error: `unknown command ${command.cmd}` };
 }
 

@@ -4,6 +4,14 @@
  * in the payload. Optionally holds "stalled" clients: raw TCP sockets that complete the
  * WebSocket handshake and then never read.
  *
+ * Clients of the socket.io peer speak its protocol on the same WebSocket (Engine.IO 4 framing,
+ * socket.io 5 packets): answer the open packet with a namespace connect (`40`), wait for the
+ * server's `40{...}` before counting as connected, answer pings (`2`) with pongs (`3`) and take
+ * `42[...]` frames as events. On the websocket transport that is every byte `socket.io-client`
+ * would exchange with the server, so the server does exactly the work it does for real clients,
+ * while every server's receivers pay the same per-frame cost (a client library would put its
+ * own CPU on the two cores the servers are measured on, and only for that peer).
+ *
  * Spawned by the runner with `LoadProcess` (see `_worker.ts`); not meant to be run by hand.
  * @module
  */
@@ -13,13 +21,18 @@ import { type Message, serveCommands } from "./_worker.ts";
 
 /** What one receiver process holds. */
 export interface ReceiverSpec {
+  /** The socket URL up to where the subscription query goes on (ends with `?` or `&`). */
   readonly wsUrl: string;
+  /** `socketio`: speak the socket.io protocol over the WebSocket (see the module doc). */
+  readonly protocol: "websocket" | "socketio";
   /** Reading WebSocket clients. */
   readonly count: number;
   /** Global number of this process's first client, so apps spread evenly over processes. */
   readonly firstIndex: number;
   /** 0: every client subscribes to `*`; n: client i subscribes to `*` of app `app-<i mod n>`. */
   readonly apps: number;
+  /** n > 0: every client subscribes to n exact topics (`bench.idle.0` ...) instead of `*`. */
+  readonly topics: number;
   /** Raw clients that complete the handshake and never read. */
   readonly stalled: number;
   /** Handshakes in flight at once. */
@@ -36,14 +49,27 @@ const stalled: Deno.TcpConn[] = [];
 let unparsed = 0;
 const closeCodes = new Map<number, number>();
 
-function connect(url: string, index: number): Promise<WebSocket> {
+/** Engine.IO 4 / socket.io 5 packets the receiver tells apart (see the module doc). */
+const SIO_OPEN = "0";
+const SIO_PING = "2";
+const SIO_CONNECTED = "40";
+const SIO_EVENT = "42";
+
+function connect(url: string, index: number, socketio: boolean): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url);
-    socket.onopen = () => resolve(socket);
+    if (!socketio) socket.onopen = () => resolve(socket);
     socket.onerror = () => reject(new Error(`Could not connect ${url}`));
     socket.onclose = (event) => closeCodes.set(event.code, (closeCodes.get(event.code) ?? 0) + 1);
     socket.onmessage = (event) => {
       const data = event.data as string;
+      if (socketio && !data.startsWith(SIO_EVENT)) {
+        if (data === SIO_PING) socket.send("3");
+        else if (data.startsWith(SIO_CONNECTED)) resolve(socket);
+        else if (data.startsWith(SIO_OPEN)) socket.send(SIO_CONNECTED);
+        else unparsed++;
+        return;
+      }
       const at = data.indexOf(PUBLISH_TIME);
       if (at < 0) {
         unparsed++;
@@ -55,11 +81,21 @@ function connect(url: string, index: number): Promise<WebSocket> {
   });
 }
 
-async function connectStalled(wsUrl: string): Promise<Deno.TcpConn> {
-  const url = new URL(wsUrl);
+/** A masked client text frame (RFC 6455 5.2) of a short ASCII text, for raw sockets. */
+function clientTextFrame(text: string): Uint8Array {
+  const payload = new TextEncoder().encode(text);
+  const mask = crypto.getRandomValues(new Uint8Array(4));
+  const frame = new Uint8Array(6 + payload.length);
+  frame.set([0x81, 0x80 | payload.length, ...mask]);
+  payload.forEach((byte, at) => (frame[6 + at] = byte ^ mask[at % 4]!));
+  return frame;
+}
+
+async function connectStalled(wsUrl: string, socketio: boolean): Promise<Deno.TcpConn> {
+  const url = new URL(`${wsUrl}topic=*`);
   const conn = await Deno.connect({ hostname: url.hostname, port: Number(url.port) });
   const request = [
-    `GET ${url.pathname}?topic=* HTTP/1.1`,
+    `GET ${url.pathname}${url.search} HTTP/1.1`,
     `Host: ${url.host}`,
     "Upgrade: websocket",
     "Connection: Upgrade",
@@ -80,6 +116,8 @@ async function connectStalled(wsUrl: string): Promise<Deno.TcpConn> {
   if (!head.startsWith("HTTP/1.1 101")) {
     throw new Error(`Stalled client: handshake refused: ${head.split("\r\n")[0]}`);
   }
+  // A socket.io client joins the namespace; the server's open packet may still be unread.
+  if (socketio) await conn.write(clientTextFrame(SIO_CONNECTED));
   return conn;
 }
 
@@ -87,6 +125,8 @@ async function setup(spec: ReceiverSpec): Promise<Message> {
   counts = new Uint32Array(spec.count);
   appOf = new Uint32Array(spec.count);
   sockets = new Array(spec.count);
+  const topicsQuery = Array.from({ length: spec.topics }, (_, k) => `topic=bench.idle.${k}`)
+    .join("&");
   const started = performance.now();
   let next = 0;
   const worker = async () => {
@@ -95,13 +135,17 @@ async function setup(spec: ReceiverSpec): Promise<Message> {
       const global = spec.firstIndex + index;
       const app = spec.apps > 0 ? global % spec.apps : 0;
       appOf[index] = app;
-      const query = spec.apps > 0 ? `?topic=*&appId=app-${app}` : "?topic=*";
-      sockets[index] = await connect(spec.wsUrl + query, index);
+      const query = spec.topics > 0
+        ? topicsQuery
+        : spec.apps > 0
+        ? `topic=*&appId=app-${app}`
+        : "topic=*";
+      sockets[index] = await connect(spec.wsUrl + query, index, spec.protocol === "socketio");
     }
   };
   await Promise.all(Array.from({ length: Math.min(spec.concurrency, spec.count) }, worker));
   for (let index = 0; index < spec.stalled; index++) {
-    stalled.push(await connectStalled(spec.wsUrl));
+    stalled.push(await connectStalled(spec.wsUrl, spec.protocol === "socketio"));
   }
   return { ready: spec.count + stalled.length, connectMs: performance.now() - started };
 }

@@ -1,38 +1,42 @@
 /**
  * The benchmark runner (`deno task bench`, `deno task bench:smoke`): runs every scenario against
- * Herald and the floor server, prints the table, and writes `docs/performance.md` with the chart
- * `docs/bench-chart.svg` (the smoke run writes to a temporary directory instead).
+ * the Deno floor, Herald, Node `ws` and socket.io, prints the table, and writes the generated
+ * part of `docs/performance.md` with the chart `docs/bench-chart.svg` (the smoke run writes to
+ * a temporary directory instead).
  *
- * Flags: `--smoke` (small counts, a few seconds), `--out DIR` (where a full run writes).
- * Exits 1 when a scenario broke (lost deliveries, failed publishes, a process that failed);
- * missed performance targets are reported, never a failure.
+ * Flags: `--smoke` (one small round of everything, about two minutes, for CI), `--quick` (full
+ * counts, one round), `--out DIR` (where the report and chart go).
+ * Exits 1 when a run broke (lost deliveries, failed publishes, a process that failed); missed
+ * performance targets are reported, never a failure.
  * @module
  */
 
+import { installPeers } from "./peers/spawn.ts";
 import { describeMachine } from "./_proc.ts";
 import { renderChart } from "./report/chart.ts";
 import { judge } from "./report/judge.ts";
 import { renderMarkdown } from "./report/markdown.ts";
 import { renderTable } from "./report/table.ts";
-import { FULL, runScenarios, SMOKE } from "./scenarios.ts";
+import { FULL, QUICK, runScenarios, SMOKE } from "./scenarios.ts";
 
 const CHART = "bench-chart.svg";
 const REPORT = "performance.md";
 
 async function main(args: readonly string[]): Promise<number> {
   const smoke = args.includes("--smoke");
+  const sizes = smoke ? SMOKE : args.includes("--quick") ? QUICK : FULL;
   const outFlag = args.indexOf("--out");
-  const sizes = smoke ? SMOKE : FULL;
-  const outDir = smoke
-    ? await Deno.makeTempDir({ prefix: "herald-bench-smoke-" })
-    : outFlag >= 0 && args[outFlag + 1] !== undefined
+  const outDir = outFlag >= 0 && args[outFlag + 1] !== undefined
     ? args[outFlag + 1]!
+    : smoke
+    ? await Deno.makeTempDir({ prefix: "herald-bench-smoke-" })
     : new URL("../docs/", import.meta.url).pathname;
+  await installPeers((line) => console.log(line));
   const machine = await describeMachine();
   const startedAt = new Date();
   console.log(
     `Herald benchmark (${sizes.name}) on ${machine.cpu}, ${machine.cores} cores, ` +
-      `Deno ${machine.deno}, load ${machine.load}`,
+      `Deno ${machine.deno}, Node ${machine.node}, load ${machine.load}`,
   );
   const results = await runScenarios(sizes, (line) => console.log(line));
   const verdicts = judge(results);
@@ -44,15 +48,25 @@ async function main(args: readonly string[]): Promise<number> {
   await Deno.mkdir(outDir, { recursive: true });
   const reportPath = `${outDir.replace(/\/$/, "")}/${REPORT}`;
   const chartPath = `${outDir.replace(/\/$/, "")}/${CHART}`;
-  // A report written elsewhere (--out) takes its hand-written header from the repository's.
+  // A report written elsewhere (--out) keeps the hand-written parts of the repository's.
   const previous = await Deno.readTextFile(reportPath)
     .catch(() => Deno.readTextFile(new URL("../docs/performance.md", import.meta.url)))
     .catch(() => null);
-  const command = smoke ? "deno task bench:smoke" : "deno task bench";
+  const command = smoke
+    ? "deno task bench:smoke"
+    : sizes === QUICK
+    ? "deno task bench --quick"
+    : "deno task bench";
   await Deno.writeTextFile(chartPath, renderChart(results));
   await Deno.writeTextFile(
     reportPath,
-    renderMarkdown(previous, results, verdicts, machine, command, CHART, startedAt, minutes),
+    renderMarkdown(previous, results, verdicts, {
+      machine,
+      command,
+      chartFile: CHART,
+      startedAt,
+      minutes,
+    }),
   );
   // Formatted by `deno fmt`, so that `deno fmt --check` in CI passes on the committed files.
   await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", reportPath, chartPath] })
@@ -60,7 +74,7 @@ async function main(args: readonly string[]): Promise<number> {
   console.log(`Wrote ${reportPath} and ${CHART} (${minutes.toFixed(1)} min)`);
 
   if (verdicts.problems.length > 0) {
-    console.error(`Broken scenarios:\n  ${verdicts.problems.join("\n  ")}`);
+    console.error(`Broken runs:\n  ${verdicts.problems.join("\n  ")}`);
     return 1;
   }
   return 0;

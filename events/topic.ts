@@ -14,7 +14,16 @@ export type TopicPattern =
 const PREFIX_PATTERN = /^[a-z][a-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\.\*$/;
 
 /**
- * Parses a topic pattern; null when it is not one.
+ * Patterns parsed recently, shared by every subscription to the same topic: a connection that
+ * subscribes to 100 topics holds 100 references instead of 100 objects and query-string copies.
+ * Bounded (cleared when full) so that hostile topics cannot grow it.
+ */
+const parsed = new Map<string, TopicPattern>();
+const PARSED_LIMIT = 4096;
+
+/**
+ * Parses a topic pattern; null when it is not one. The same topic gives the same (immutable)
+ * object while it is remembered.
  *
  * @example
  * ```ts
@@ -22,14 +31,25 @@ const PREFIX_PATTERN = /^[a-z][a-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\.\*$/;
  * import { parseTopic } from "./topic.ts";
  * assert.deepEqual(parseTopic("deploy.*"), { kind: "prefix", topic: "deploy.*", prefix: "deploy." });
  * assert.equal(parseTopic("deploy."), null);
+ * assert.equal(parseTopic("deploy.step"), parseTopic("deploy.step"));
  * ```
  */
 export function parseTopic(topic: string): TopicPattern | null {
-  if (topic === "*") return { kind: "prefix", topic, prefix: "" };
+  const known = parsed.get(topic);
+  if (known !== undefined) return known;
+  const pattern = parseNew(topic);
+  if (pattern === null) return null;
+  if (parsed.size >= PARSED_LIMIT) parsed.clear();
+  parsed.set(pattern.topic, pattern);
+  return pattern;
+}
+
+function parseNew(topic: string): TopicPattern | null {
+  if (topic === "*") return Object.freeze({ kind: "prefix", topic, prefix: "" });
   if (topic.length <= 130 && PREFIX_PATTERN.test(topic)) {
-    return { kind: "prefix", topic, prefix: topic.slice(0, -1) };
+    return Object.freeze({ kind: "prefix", topic, prefix: topic.slice(0, -1) });
   }
-  if (isEventType(topic)) return { kind: "exact", topic, type: topic };
+  if (isEventType(topic)) return Object.freeze({ kind: "exact", topic, type: topic });
   return null;
 }
 

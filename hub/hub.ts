@@ -208,13 +208,16 @@ export class Hub implements BusReceiver {
     await this.#options.bus.start(this);
   }
 
+  /** One close callback for every client, instead of a closure each. */
+  readonly #onClientClose = (client: Client): void => this.#forget(client);
+
   /** Registers a connected client. */
   connect(transport: Transport, principal: Principal, transportName: string): Client {
     const client = new Client(transport, principal, transportName, {
       limits: this.#options.limits,
       clock: this.#options.clock,
       metrics: this.#options.metrics,
-      onClose: (closed) => this.#forget(closed),
+      onClose: this.#onClientClose,
     });
     this.#clients.add(client);
     this.#options.metrics.connectionsOpened.incLabel(transportName);

@@ -49,7 +49,8 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
   /** Events dropped since the last item was taken: they were ahead of the current head. */
   #droppedAhead = 0;
   #waiter: ((result: IteratorResult<Taken>) => void) | null = null;
-  #roomWaiters: (() => void)[] = [];
+  /** Made on first use: most queues never have a producer waiting for room. */
+  #roomWaiters: (() => void)[] | null = null;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -75,7 +76,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
    */
   room(): Promise<void> {
     if (this.hasRoom || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+    return new Promise((resolve) => (this.#roomWaiters ??= []).push(resolve));
   }
 
   /**
@@ -180,7 +181,7 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
     const item = this.#items[this.#head]!;
     this.#head++;
     this.#frames--;
-    if (this.#roomWaiters.length > 0) this.#wakeRoomWaiters();
+    if (this.#roomWaiters !== null) this.#wakeRoomWaiters();
     if (this.#head === this.#items.length) {
       this.#items = [];
       this.#head = 0;
@@ -192,8 +193,8 @@ export class DeliveryQueue implements AsyncIterableIterator<Taken> {
   }
 
   #wakeRoomWaiters(): void {
-    const waiters = this.#roomWaiters;
-    this.#roomWaiters = [];
+    const waiters = this.#roomWaiters ?? [];
+    this.#roomWaiters = null;
     for (const wake of waiters) wake();
   }
 }

@@ -1,87 +1,32 @@
 /**
- * The SVG chart of the fan-out sweep: latency and throughput against client count.
+ * The SVG chart of a run, all four servers side by side: deliveries per server CPU-second and
+ * p99 latency against client count (64 B solid, 2 KiB dashed; medians over the rounds), and the
+ * knee (median bar, whisker from the lowest to the highest round).
  * @module
  */
 
-import type { LoadResult } from "../_load.ts";
+import { type LoadResult, type Target, TARGET_NAMES, TARGETS } from "../_load.ts";
 import type { Results } from "../scenarios.ts";
-import { count, deliveriesPerCpu, fixed } from "./_format.ts";
+import { compact, count, deliveriesPerCpu } from "./_format.ts";
+import { spread } from "./judge.ts";
+
+/** One colour per server, the same in every panel. */
+const COLORS: Record<Target, string> = {
+  floor: "#2c3e50",
+  herald: "#c0392b",
+  ws: "#27ae60",
+  socketio: "#8e44ad",
+};
+
+const WIDTH = 400;
+const HEIGHT = 300;
+const TOP = 40;
+const BOTTOM = HEIGHT - 40;
 
 interface Series {
-  readonly name: string;
-  readonly color: string;
+  readonly target: Target;
   readonly dashed: boolean;
   readonly points: readonly [number, number][];
-}
-
-function panel(
-  x0: number,
-  title: string,
-  unit: string,
-  series: readonly Series[],
-  xs: readonly number[],
-): string {
-  const width = 400;
-  const height = 260;
-  const left = x0 + 60;
-  const right = x0 + width - 20;
-  const top = 40;
-  const bottom = height - 40;
-  const values = series.flatMap((s) => s.points.map(([, y]) => y)).filter(Number.isFinite);
-  const yMax = niceCeiling(Math.max(...values, 1e-9));
-  const logMin = Math.log(Math.min(...xs));
-  const logMax = Math.log(Math.max(...xs));
-  const span = right - left - 40;
-  const px = (x: number) =>
-    logMax === logMin
-      ? (left + right) / 2
-      : left + 20 + ((Math.log(x) - logMin) / (logMax - logMin)) * span;
-  const py = (y: number) => bottom - (y / yMax) * (bottom - top);
-  const parts = [
-    `<text x="${x0 + width / 2}" y="20" text-anchor="middle" font-weight="bold">${title}</text>`,
-    `<line x1="${left}" y1="${bottom}" x2="${right}" y2="${bottom}" stroke="#333"/>`,
-    `<line x1="${left}" y1="${top}" x2="${left}" y2="${bottom}" stroke="#333"/>`,
-    `<text x="${(left + right) / 2}" y="${
-      height - 8
-    }" text-anchor="middle">clients (log scale)</text>`,
-    `<text x="${x0 + 14}" y="${(top + bottom) / 2}" text-anchor="middle" transform="rotate(-90 ${
-      x0 + 14
-    } ${(top + bottom) / 2})">${unit}</text>`,
-  ];
-  for (const x of xs) {
-    parts.push(
-      `<text x="${px(x).toFixed(1)}" y="${bottom + 16}" text-anchor="middle">${count(x)}</text>`,
-      `<line x1="${px(x).toFixed(1)}" y1="${bottom}" x2="${px(x).toFixed(1)}" y2="${
-        bottom + 4
-      }" stroke="#333"/>`,
-    );
-  }
-  for (let step = 0; step <= 4; step++) {
-    const y = (yMax * step) / 4;
-    parts.push(
-      `<text x="${left - 6}" y="${(py(y) + 4).toFixed(1)}" text-anchor="end">${compact(y)}</text>`,
-      `<line x1="${left}" y1="${py(y).toFixed(1)}" x2="${right}" y2="${
-        py(y).toFixed(1)
-      }" stroke="#ddd"/>`,
-    );
-  }
-  series.forEach((s, index) => {
-    const points = s.points.filter(([, y]) => Number.isFinite(y));
-    const dash = s.dashed ? ` stroke-dasharray="5 3"` : "";
-    parts.push(
-      `<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${
-        points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ")
-      }"/>`,
-      ...points.map(([x, y]) =>
-        `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${s.color}"/>`
-      ),
-      `<line x1="${left + 10}" y1="${top + 8 + index * 16}" x2="${left + 30}" y2="${
-        top + 8 + index * 16
-      }" stroke="${s.color}" stroke-width="2"${dash}/>`,
-      `<text x="${left + 36}" y="${top + 12 + index * 16}">${s.name}</text>`,
-    );
-  });
-  return parts.join("\n");
 }
 
 function niceCeiling(value: number): number {
@@ -90,33 +35,161 @@ function niceCeiling(value: number): number {
   return 10 * magnitude;
 }
 
-function compact(value: number): string {
-  if (value >= 1e6) return `${fixed(value / 1e6)}M`;
-  if (value >= 1e3) return `${fixed(value / 1e3)}k`;
-  return value >= 10 ? String(Math.round(value)) : fixed(value, 1);
+function frame(x0: number, title: string, unit: string, xLabel: string): string[] {
+  const left = x0 + 60;
+  return [
+    `<text x="${x0 + WIDTH / 2}" y="20" text-anchor="middle" font-weight="bold">${title}</text>`,
+    `<line x1="${left}" y1="${BOTTOM}" x2="${x0 + WIDTH - 20}" y2="${BOTTOM}" stroke="#333"/>`,
+    `<line x1="${left}" y1="${TOP}" x2="${left}" y2="${BOTTOM}" stroke="#333"/>`,
+    `<text x="${x0 + WIDTH / 2 + 20}" y="${HEIGHT - 8}" text-anchor="middle">${xLabel}</text>`,
+    `<text x="${x0 + 14}" y="${(TOP + BOTTOM) / 2}" text-anchor="middle" transform="rotate(-90 ${
+      x0 + 14
+    } ${(TOP + BOTTOM) / 2})">${unit}</text>`,
+  ];
 }
 
-/** The chart: fan-out latency (p50, p99) and deliveries per CPU-second against client count. */
+function yAxis(x0: number, yMax: number, py: (y: number) => number): string[] {
+  const left = x0 + 60;
+  const parts: string[] = [];
+  for (let step = 0; step <= 4; step++) {
+    const y = (yMax * step) / 4;
+    parts.push(
+      `<text x="${left - 6}" y="${(py(y) + 4).toFixed(1)}" text-anchor="end">${compact(y)}</text>`,
+      `<line x1="${left}" y1="${py(y).toFixed(1)}" x2="${x0 + WIDTH - 20}" y2="${
+        py(y).toFixed(1)
+      }" stroke="#ddd"/>`,
+    );
+  }
+  return parts;
+}
+
+function linePanel(
+  x0: number,
+  title: string,
+  unit: string,
+  series: readonly Series[],
+  xs: readonly number[],
+): string {
+  const left = x0 + 60;
+  const right = x0 + WIDTH - 20;
+  const values = series.flatMap((s) => s.points.map(([, y]) => y)).filter(Number.isFinite);
+  const yMax = niceCeiling(Math.max(...values, 1e-9));
+  const logMin = Math.log(Math.min(...xs));
+  const logMax = Math.log(Math.max(...xs));
+  const px = (x: number) =>
+    logMax === logMin
+      ? (left + right) / 2
+      : left + 30 + ((Math.log(x) - logMin) / (logMax - logMin)) * (right - left - 60);
+  const py = (y: number) => BOTTOM - (y / yMax) * (BOTTOM - TOP);
+  const parts = [...frame(x0, title, unit, "clients (log scale)"), ...yAxis(x0, yMax, py)];
+  for (const x of xs) {
+    parts.push(
+      `<text x="${px(x).toFixed(1)}" y="${BOTTOM + 16}" text-anchor="middle">${count(x)}</text>`,
+    );
+  }
+  for (const s of series) {
+    const points = s.points.filter(([, y]) => Number.isFinite(y));
+    const dash = s.dashed ? ' stroke-dasharray="5 4"' : "";
+    parts.push(
+      `<polyline fill="none" stroke="${COLORS[s.target]}" stroke-width="2"${dash} points="${
+        points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ")
+      }"/>`,
+      ...points.map(([x, y]) =>
+        `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${
+          COLORS[s.target]
+        }"/>`
+      ),
+    );
+  }
+  return parts.join("\n");
+}
+
+function kneePanel(x0: number, results: Results): string {
+  const knees = TARGETS.map((target) => ({
+    target,
+    s: spread(results.knee[target].map((run) => run.knee)),
+  }));
+  const yMax = niceCeiling(Math.max(...knees.map(({ s }) => s.max).filter(Number.isFinite), 1));
+  const py = (y: number) => BOTTOM - (y / yMax) * (BOTTOM - TOP);
+  const parts = [
+    ...frame(
+      x0,
+      `The knee (${
+        count(results.sizes.knee.clients)
+      } clients, p99 &lt; ${results.sizes.knee.p99Ms} ms)`,
+      "events/s",
+      "server",
+    ),
+    ...yAxis(x0, yMax, py),
+  ];
+  const slot = (WIDTH - 100) / knees.length;
+  knees.forEach(({ target, s }, index) => {
+    const cx = x0 + 70 + slot * (index + 0.5);
+    const color = COLORS[target];
+    if (Number.isFinite(s.median)) {
+      parts.push(
+        `<rect x="${(cx - slot * 0.3).toFixed(1)}" y="${py(s.median).toFixed(1)}" width="${
+          (slot * 0.6).toFixed(1)
+        }" height="${(BOTTOM - py(s.median)).toFixed(1)}" fill="${color}"/>`,
+        `<line x1="${cx.toFixed(1)}" y1="${py(s.min).toFixed(1)}" x2="${cx.toFixed(1)}" y2="${
+          py(s.max).toFixed(1)
+        }" stroke="#000"/>`,
+        `<text x="${cx.toFixed(1)}" y="${(py(s.max) - 4).toFixed(1)}" text-anchor="middle">${
+          count(s.median)
+        }</text>`,
+      );
+    }
+    parts.push(
+      `<text x="${cx.toFixed(1)}" y="${BOTTOM + 16}" text-anchor="middle">${
+        TARGET_NAMES[target]
+      }</text>`,
+    );
+  });
+  return parts.join("\n");
+}
+
+function legend(y: number): string {
+  const parts = TARGETS.map((target, index) => {
+    const x = 80 + index * 150;
+    return `<line x1="${x}" y1="${y}" x2="${x + 24}" y2="${y}" stroke="${
+      COLORS[target]
+    }" stroke-width="3"/><text x="${x + 30}" y="${y + 4}">${TARGET_NAMES[target]}</text>`;
+  });
+  parts.push(
+    `<text x="700" y="${y + 4}">solid: 64 B payloads, dashed: 2 KiB; medians of the rounds</text>`,
+  );
+  return parts.join("\n");
+}
+
+/** The chart: throughput and p99 against client count, and the knee, for every server. */
 export function renderChart(results: Results): string {
-  const xs = results.fanout.map((point) => point.clients);
-  const of = (target: "herald" | "floor", pick: (r: LoadResult) => number) =>
-    results.fanout.map((point) => [point.clients, pick(point.pair[target])] as [number, number]);
-  const HERALD = "#c0392b";
-  const FLOOR = "#2c3e50";
-  const latency: Series[] = [
-    { name: "Herald p99", color: HERALD, dashed: false, points: of("herald", (r) => r.p99) },
-    { name: "Herald p50", color: HERALD, dashed: true, points: of("herald", (r) => r.p50) },
-    { name: "floor p99", color: FLOOR, dashed: false, points: of("floor", (r) => r.p99) },
-    { name: "floor p50", color: FLOOR, dashed: true, points: of("floor", (r) => r.p50) },
-  ];
-  const throughput: Series[] = [
-    { name: "Herald", color: HERALD, dashed: false, points: of("herald", deliveriesPerCpu) },
-    { name: "floor", color: FLOOR, dashed: false, points: of("floor", deliveriesPerCpu) },
-  ];
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="800" height="260" viewBox="0 0 800 260" font-family="sans-serif" font-size="11">
-<rect width="800" height="260" fill="white"/>
-${panel(0, "Fan-out latency (64 B, 50 events/s)", "ms", latency, xs)}
-${panel(400, "Deliveries per server CPU-second", "deliveries / CPU-s", throughput, xs)}
+  const xs = [...new Set(results.fanout.map((cell) => cell.clients))];
+  const series = (pick: (r: LoadResult) => number): Series[] =>
+    TARGETS.flatMap((target) =>
+      [...new Set(results.fanout.map((cell) => cell.payloadBytes))].map((payload, index) => ({
+        target,
+        dashed: index > 0,
+        points: results.fanout.filter((cell) => cell.payloadBytes === payload).map((cell) =>
+          [cell.clients, spread(cell.runs[target].map(pick)).median] as [number, number]
+        ),
+      }))
+    );
+  const width = WIDTH * 3;
+  const height = HEIGHT + 30;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">
+<rect width="${width}" height="${height}" fill="white"/>
+${
+    linePanel(
+      0,
+      "Deliveries per server CPU-second",
+      "deliveries / CPU-s",
+      series(deliveriesPerCpu),
+      xs,
+    )
+  }
+${linePanel(WIDTH, "Fan-out latency p99", "ms", series((r) => r.p99), xs)}
+${kneePanel(WIDTH * 2, results)}
+${legend(HEIGHT + 12)}
 </svg>
 `;
 }

@@ -150,22 +150,29 @@ export async function handleWebSocket(request: Request, deps: WebSocketDeps): Pr
     return httpError("bad_request", "not a WebSocket handshake");
   }
   const { socket, response } = upgraded;
+  // The handlers below keep what they use for as long as the socket lives, so they name only
+  // that: not `deps` (its admit closure keeps the routing of this request, URL and all) and
+  // not the query's subscriptions once they are made.
+  const { hub, config } = deps;
+  const sessionDeps = {
+    limits: deps.sessionLimits,
+    clock: deps.clock,
+    metrics: deps.metrics,
+    requests: deps.requests,
+    ...(deps.identity === undefined ? {} : { identity: deps.identity }),
+    ...(deps.publishAllowance === undefined ? {} : { publishAllowance: deps.publishAllowance }),
+  };
+  let pending: typeof initial | null = initial;
   let session: Session | null = null;
   socket.onopen = () => {
-    const client = deps.hub.connect(
-      new SocketTransport(socket, deps.config.stallTimeoutMs, deps.config.drainPollMs),
+    const client = hub.connect(
+      new SocketTransport(socket, config.stallTimeoutMs, config.drainPollMs),
       principal,
       "websocket",
     );
-    session = new Session(deps.hub, client, {
-      limits: deps.sessionLimits,
-      clock: deps.clock,
-      metrics: deps.metrics,
-      requests: deps.requests,
-      ...(deps.identity === undefined ? {} : { identity: deps.identity }),
-      ...(deps.publishAllowance === undefined ? {} : { publishAllowance: deps.publishAllowance }),
-    });
-    subscribeInitial(deps.hub, client, initial);
+    session = new Session(hub, client, sessionDeps);
+    subscribeInitial(hub, client, pending!);
+    pending = null;
   };
   socket.onmessage = (event) => {
     if (session === null) return;
