@@ -6,19 +6,11 @@
  */
 
 import assert from "node:assert/strict";
+import { seeded } from "../cli/demo.ts";
 import { type Frame, openTestHub, publishSeqs, TestClient, waitFor } from "./_harness.ts";
 
-/** A small seeded PRNG (mulberry32), so a failing run can be replayed from its seed. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (the demo's mulberry32), so a failing run can be replayed from its seed. */
+export const random: (seed: number) => () => number = seeded;
 
 /** A deploy.step event numbered `n`. */
 export function deploy(n: number, appId = "web") {
