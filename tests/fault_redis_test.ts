@@ -141,6 +141,30 @@ async function waitAllReady(hubs: readonly HubProcess[]): Promise<void> {
   for (const hub of hubs) await waitReady(hub.url, 20_000);
 }
 
+/** What a two-node fault scenario works with. */
+interface TwoNodes {
+  readonly redis: RedisServer;
+  readonly hubs: HubProcess[];
+  readonly watchers: Awaited<ReturnType<typeof watch>>;
+  readonly ledger: Ledger;
+}
+
+/** Runs `scenario` on two hubs sharing a fresh Redis, each watched, and stops them after. */
+async function onTwoNodes(
+  options: RedisOptions,
+  scenario: (nodes: TwoNodes) => Promise<void>,
+): Promise<void> {
+  await using redis = await startRedis(options);
+  const hubs = await faultHubs(redis, 2);
+  const watchers = await watch(hubs);
+  try {
+    await scenario({ redis, hubs, watchers, ledger: new Ledger() });
+  } finally {
+    await watchers.close();
+    for (const hub of hubs) await hub.stop();
+  }
+}
+
 /**
  * Publishes before a restart, during it and after it on two nodes, then checks every stream,
  * a resume across the restart, and that both nodes count in one new epoch from 1.
@@ -149,11 +173,7 @@ async function restartScenario(
   options: RedisOptions,
   restart: (redis: RedisServer, publish: (id: string) => Promise<void>) => Promise<void>,
 ): Promise<void> {
-  await using redis = await startRedis(options);
-  const hubs = await faultHubs(redis, 2);
-  const watchers = await watch(hubs);
-  const ledger = new Ledger();
-  try {
+  await onTwoNodes(options, async ({ redis, hubs, watchers, ledger }) => {
     for (let n = 1; n <= 3; n++) await ledger.until(hubs[n % 2]!, `pre-${n}`);
     const lastBefore = ledger.accepted.get("pre-3")!;
     await restart(redis, (id) => ledger.until(hubs[0]!, id));
@@ -183,10 +203,7 @@ async function restartScenario(
     const history = await getFresh(`${hubs[1]!.url}/history?since=${lastBefore}`);
     assert.equal(history.status, 200);
     assert.equal(JSON.parse(history.text).recovered, false);
-  } finally {
-    await watchers.close();
-    for (const hub of hubs) await hub.stop();
-  }
+  });
 }
 
 Deno.test({
@@ -226,12 +243,8 @@ Deno.test({
 Deno.test({
   name: "Redis down: a publish answered 503 is delivered nowhere, and its retry exactly once",
   ignore,
-  async fn() {
-    await using redis = await startRedis({ persistence: "aof" });
-    const hubs = await faultHubs(redis, 2);
-    const watchers = await watch(hubs);
-    const ledger = new Ledger();
-    try {
+  fn: () =>
+    onTwoNodes({ persistence: "aof" }, async ({ redis, hubs, watchers, ledger }) => {
       await ledger.until(hubs[0]!, "before");
       await redis.stop();
       for (const hub of hubs) {
@@ -252,55 +265,42 @@ Deno.test({
       await ledger.until(hubs[1]!, "outage-1");
       await ledger.until(hubs[0]!, "outage-2");
       await ledger.check(hubs, watchers);
-    } finally {
-      await watchers.close();
-      for (const hub of hubs) await hub.stop();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "Redis frozen: a command that timed out does not run when Redis wakes up",
   ignore,
-  async fn() {
-    await using redis = await startRedis();
-    const hubs = await faultHubs(redis, 2);
-    const watchers = await watch(hubs);
-    const ledger = new Ledger();
-    try {
-      await ledger.until(hubs[0]!, "before");
-      redis.pause();
-      // The socket stays open, so the command is written and waits in Redis' input buffer.
-      const refused = await Promise.all([
-        ledger.publish(hubs[0]!, "frozen-1"),
-        ledger.publish(hubs[1]!, "frozen-2"),
-      ]);
-      assert.deepEqual(refused, [503, 503]);
-      redis.unpause();
-      await waitAllReady(hubs);
-      await ledger.until(hubs[1]!, "after-1");
-      await ledger.until(hubs[0]!, "after-2");
-      await ledger.check(hubs, watchers);
-      await ledger.until(hubs[1]!, "frozen-1");
-      await ledger.until(hubs[0]!, "frozen-2");
-      await ledger.check(hubs, watchers);
-    } finally {
-      redis.unpause();
-      await watchers.close();
-      for (const hub of hubs) await hub.stop();
-    }
-  },
+  fn: () =>
+    onTwoNodes({}, async ({ redis, hubs, watchers, ledger }) => {
+      try {
+        await ledger.until(hubs[0]!, "before");
+        redis.pause();
+        // The socket stays open, so the command is written and waits in Redis' input buffer.
+        const refused = await Promise.all([
+          ledger.publish(hubs[0]!, "frozen-1"),
+          ledger.publish(hubs[1]!, "frozen-2"),
+        ]);
+        assert.deepEqual(refused, [503, 503]);
+        redis.unpause();
+        await waitAllReady(hubs);
+        await ledger.until(hubs[1]!, "after-1");
+        await ledger.until(hubs[0]!, "after-2");
+        await ledger.check(hubs, watchers);
+        await ledger.until(hubs[1]!, "frozen-1");
+        await ledger.until(hubs[0]!, "frozen-2");
+        await ledger.check(hubs, watchers);
+      } finally {
+        redis.unpause();
+      }
+    }),
 });
 
 Deno.test({
   name: "the bus refuses after the history stored the event: 503, and no hole fill delivers it",
   ignore,
-  async fn() {
-    await using redis = await startRedis();
-    const hubs = await faultHubs(redis, 2);
-    const watchers = await watch(hubs);
-    const ledger = new Ledger();
-    try {
+  fn: () =>
+    onTwoNodes({}, async ({ redis, hubs, watchers, ledger }) => {
       await ledger.until(hubs[0]!, "before");
       // The bus stream key of the wrong type: the bus script fails, the history script does not.
       await redis.cli("DEL", "herald:bus");
@@ -330,11 +330,7 @@ Deno.test({
         "refused-1",
         "refused-2",
       ]);
-    } finally {
-      await watchers.close();
-      for (const hub of hubs) await hub.stop();
-    }
-  },
+    }),
 });
 
 Deno.test({
