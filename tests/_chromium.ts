@@ -46,18 +46,4 @@ export function servePage(html: string): { url: string } & AsyncDisposable {
   };
 }
 
-/** Bundles `entry` for the browser with `deno bundle` and returns the script. */
-export async function bundleForBrowser(entry: URL): Promise<string> {
-  const out = await Deno.makeTempFile({ suffix: ".js" });
-  try {
-    const { success, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["bundle", "--quiet", "--platform", "browser", "-o", out, entry.pathname],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!success) throw new Error(`deno bundle failed:\n${new TextDecoder().decode(stderr)}`);
-    return await Deno.readTextFile(out);
-  } finally {
-    await Deno.remove(out);
-  }
-}
+export { bundleForBrowser } from "../web/build.ts";

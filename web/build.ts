@@ -19,11 +19,27 @@ async function hashOf(text: string): Promise<string> {
   return Array.from(digest.slice(0, 6), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function bundle(entry: URL): Promise<string> {
+/**
+ * Bundles `entry` for the browser with `deno bundle` and returns the script (the dashboard, and
+ * the client for the browser tests).
+ */
+export async function bundleForBrowser(
+  entry: URL,
+  options: { readonly minify?: boolean } = {},
+): Promise<string> {
   const out = await Deno.makeTempFile({ suffix: ".js" });
   try {
     const { success, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["bundle", "--quiet", "--platform", "browser", "--minify", "-o", out, entry.pathname],
+      args: [
+        "bundle",
+        "--quiet",
+        "--platform",
+        "browser",
+        ...(options.minify ? ["--minify"] : []),
+        "-o",
+        out,
+        entry.pathname,
+      ],
       stdout: "null",
       stderr: "piped",
     }).output();
@@ -45,7 +61,7 @@ async function bundle(entry: URL): Promise<string> {
  * ```
  */
 export async function buildDashboard(): Promise<Record<string, string>> {
-  const script = await bundle(new URL("./main.ts", import.meta.url));
+  const script = await bundleForBrowser(new URL("./main.ts", import.meta.url), { minify: true });
   const style = await Deno.readTextFile(new URL("./style.css", import.meta.url));
   const scriptPath = `assets/app.${await hashOf(script)}.js`;
   const stylePath = `assets/app.${await hashOf(style)}.css`;
