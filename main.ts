@@ -46,6 +46,7 @@ import { builtDashboard } from "./server/dashboard.ts";
 import { debugRequests } from "./server/debug.ts";
 import { IsolateRoll, parallelIsolates } from "./server/isolates.ts";
 import { flushLogs, logger, redactSecret, setUpLogging } from "./server/log.ts";
+import { serveNodeHttp } from "./server/node_http.ts";
 import { checkRuntime } from "./server/runtime.ts";
 import { httpError } from "./server/responses.ts";
 import { loadPublishToken, SecretToken } from "./server/token.ts";
@@ -445,8 +446,37 @@ function onSignals(
   }
 }
 
-/** `deno run`: serve on the configured port. */
+/** The one log line that says where the hub listens (tests and operators read it). */
+function logListening(app: App, { hostname, port }: { hostname: string; port: number }): void {
+  logger("server").info("Herald listening on {url}", {
+    url: `http://${hostname}:${port}`,
+    hostname,
+    port,
+    bus: app.hub.bus.kind,
+    history: app.hub.history.kind,
+  });
+}
+
+/** `deno run`: serve on the configured port, through node:http or Deno.serve. */
 async function serveItself(config: Config, app: App): Promise<void> {
+  const stopParts = async () => {
+    await app.agents.close();
+    await app.hub.bus.close();
+    await app.hub.history.close();
+  };
+  if (config.httpServer === "node") {
+    const server = await serveNodeHttp(
+      config,
+      app.handler,
+      (address) => logListening(app, address),
+    );
+    onSignals(config, async () => {
+      await app.drain();
+      await server.shutdown();
+      await stopParts();
+    });
+    return;
+  }
   const log = logger("server");
   const server = Deno.serve({
     port: config.port,
@@ -457,22 +487,12 @@ async function serveItself(config: Config, app: App): Promise<void> {
       log.error("Unexpected fault in the HTTP server: {error}", { error });
       return httpError("internal_error", "the server failed to answer this request");
     },
-    onListen: ({ hostname, port }) => {
-      log.info("Herald listening on {url}", {
-        url: `http://${hostname}:${port}`,
-        hostname,
-        port,
-        bus: app.hub.bus.kind,
-        history: app.hub.history.kind,
-      });
-    },
+    onListen: (address) => logListening(app, address),
   }, app.handler);
   onSignals(config, async () => {
     await app.drain();
     await server.shutdown();
-    await app.agents.close();
-    await app.hub.bus.close();
-    await app.hub.history.close();
+    await stopParts();
   });
   await server.finished;
 }

@@ -39,12 +39,14 @@ const PUBLISHER = new URL("./publisher.ts", import.meta.url);
 
 /**
  * Herald's settings for every run: its defaults (the harness adds JSON logs and a token), except
- * the connection caps: every load client connects from loopback, one address, in numbers past
- * the per-address default.
+ * the connection caps and the connection-attempt rate: every load client connects from loopback,
+ * one address, in numbers and at rates past the per-address defaults.
  */
 export const HERALD_ENV: Record<string, string> = {
   HERALD_MAX_CONNECTIONS: "1000000",
   HERALD_MAX_CONNECTIONS_PER_IP: "1000000",
+  HERALD_UPGRADE_RATE: "1000000",
+  HERALD_UPGRADE_BURST: "1000000",
 };
 
 /**

@@ -7,6 +7,8 @@
  * - `http`: `Deno.serve` holding one request whose response body never ends;
  * - `websocket`: `Deno.upgradeWebSocket` without a heartbeat;
  * - `websocket+idle`: the same with `idleTimeout` (the floor's and Herald's runtime heartbeat);
+ * - `node+websocket`: `node:http` accepting and parsing the handshake (Herald's default front,
+ *   server/node_http.ts), then `Deno.upgradeWebSocket` on its socket with `idleTimeout`;
  * - `floor`: the benchmark floor itself.
  *
  * The difference between two layers is what the upper one adds. The V8 heap part is JS objects
@@ -14,7 +16,7 @@
  * @module
  */
 
-const LAYERS = ["tcp", "http", "websocket", "websocket+idle", "floor"] as const;
+const LAYERS = ["tcp", "http", "websocket", "websocket+idle", "node+websocket", "floor"] as const;
 type Layer = typeof LAYERS[number];
 
 /** The server side: holds connections at `layer`, answers `mem` on stdin with its memory. */
@@ -30,6 +32,21 @@ async function serve(layer: Layer): Promise<void> {
         void conn.read(new Uint8Array(1024)).catch(() => {});
       }
     })();
+  } else if (layer === "node+websocket") {
+    const { serveNodeHttp, upgradeWebSocket } = await import("../server/node_http.ts");
+    const settings = {
+      port: 0,
+      hostname: "127.0.0.1",
+      headerTimeoutMs: 10_000,
+      bodyTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 5_000,
+      maxHeaderBytes: 16_384,
+    };
+    port = (await serveNodeHttp(settings, (request) => {
+      const { socket, response } = upgradeWebSocket(request, { idleTimeout: 60 });
+      held.push(socket);
+      return response;
+    }, () => {})).port;
   } else if (layer === "floor") {
     const { handler } = await import("./floor.ts");
     port = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler).addr.port;
@@ -49,6 +66,8 @@ async function serve(layer: Layer): Promise<void> {
   }
   console.log(JSON.stringify({ port }));
   for await (const _ of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+    // Garbage is not what a connection holds: collect it first (--expose-gc, below).
+    (globalThis as { gc?: () => void }).gc?.();
     const { heapUsed, external, rss } = Deno.memoryUsage();
     console.log(JSON.stringify({ heapUsed, external, rss, held: held.length }));
   }
@@ -78,6 +97,7 @@ async function measure(layer: Layer, count: number) {
       "--allow-net",
       "--allow-read",
       "--allow-env",
+      "--v8-flags=--expose-gc",
       import.meta.filename!,
       "--serve",
       layer,

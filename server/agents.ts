@@ -6,6 +6,7 @@
  * @module
  */
 
+import { upgradeWebSocket } from "./node_http.ts";
 import { type AgentRegistry, checkAgentId, mayControl } from "../agents/registry.ts";
 import { DISCONNECT } from "../events/codes.ts";
 import type { Principal } from "../hub/principal.ts";
@@ -196,7 +197,7 @@ async function connect(request: Request, url: URL, deps: AgentRouteDeps): Promis
   if (release instanceof Response) return release;
   let upgraded: { socket: WebSocket; response: Response };
   try {
-    upgraded = Deno.upgradeWebSocket(request, { idleTimeout: deps.config.pingIntervalSeconds * 2 });
+    upgraded = upgradeWebSocket(request, { idleTimeout: deps.config.pingIntervalSeconds * 2 });
   } catch {
     release();
     return httpError("bad_request", "not a WebSocket handshake");

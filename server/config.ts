@@ -59,6 +59,10 @@ export interface Config {
   readonly maxConnections: number;
   readonly maxConnectionsPerIp: number;
   readonly bodyTimeoutMs: number;
+  readonly httpServer: HttpServerKind;
+  readonly headerTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxHeaderBytes: number;
   // Identity (issue 10): authentication mode, credentials and the limits per credential.
   readonly auth: AuthMode;
   readonly tokensFile: string | undefined;
@@ -113,6 +117,11 @@ export type HistoryKind = typeof HISTORY_KINDS[number];
 export const BUS_KINDS = ["memory", "broadcast", "redis"] as const;
 /** One of {@linkcode BUS_KINDS}. */
 export type BusKind = typeof BUS_KINDS[number];
+
+/** What serves HTTP under `deno run`: see HERALD_HTTP_SERVER and server/node_http.ts. */
+export const HTTP_SERVER_KINDS = ["node", "deno"] as const;
+/** One of {@linkcode HTTP_SERVER_KINDS}. */
+export type HttpServerKind = typeof HTTP_SERVER_KINDS[number];
 
 /** Log levels `HERALD_LOG_LEVEL` accepts. */
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
@@ -559,6 +568,34 @@ export const SETTINGS = {
     default: 10_000,
     description: "A POST /events body not fully received in this time gets 408 and is dropped.",
     parse: integer(100, 600_000),
+  },
+  httpServer: {
+    env: "HERALD_HTTP_SERVER",
+    default: "node" as HttpServerKind,
+    description:
+      "node (node:http, which bounds request heads and idle connections with the timeouts below) or deno (Deno.serve, which cannot). Under deno serve and on Deno Deploy, Deno.serve always.",
+    parse: oneOf(HTTP_SERVER_KINDS),
+  },
+  headerTimeoutMs: {
+    env: "HERALD_HEADER_TIMEOUT_MS",
+    default: 10_000,
+    description:
+      "HERALD_HTTP_SERVER=node: a connection whose request head is not complete in this time (slow loris, silent sockets) gets 408 and is closed.",
+    parse: integer(100, 600_000),
+  },
+  keepAliveTimeoutMs: {
+    env: "HERALD_KEEP_ALIVE_TIMEOUT_MS",
+    default: 5_000,
+    description:
+      "HERALD_HTTP_SERVER=node: an HTTP connection idle between requests this long is closed.",
+    parse: integer(100, 600_000),
+  },
+  maxHeaderBytes: {
+    env: "HERALD_MAX_HEADER_BYTES",
+    default: 16_384,
+    description:
+      "HERALD_HTTP_SERVER=node: a request head (request line and headers) larger than this gets 431.",
+    parse: integer(1_024, 1_048_576),
   },
   // Identity (issue 10).
   auth: {

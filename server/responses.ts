@@ -19,6 +19,7 @@ export const HTTP_ERRORS = {
   batch_too_large: 413,
   unsupported_media_type: 415,
   host_not_allowed: 421,
+  headers_too_large: 431,
   upgrade_required: 426,
   too_many_connections: 429,
   rate_limited: 429,

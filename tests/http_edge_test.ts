@@ -260,3 +260,140 @@ Deno.test("an unexpected fault answers 500 internal_error instead of throwing ou
   assert.equal(body.error.code, "internal_error");
   assert.ok(!JSON.stringify(body).includes(TEST_TOKEN));
 });
+
+// ---- The node front (HERALD_HTTP_SERVER=node, the default under deno run) ------------------
+
+/** Open descriptors of a process, from /proc. */
+async function openFds(pid: number): Promise<number> {
+  let count = 0;
+  for await (const _ of Deno.readDir(`/proc/${pid}/fd`)) count++;
+  return count;
+}
+
+/**
+ * A connection that writes `head` one byte every `everyMs` (0: all at once) and then nothing
+ * more (an empty `head`: a connection that never sends a byte). Resolves with what the server
+ * answered once it closed the connection, or with `closed: false` after `giveUpMs`.
+ */
+async function slowClient(
+  port: number,
+  head: string,
+  everyMs: number,
+  giveUpMs: number,
+): Promise<{ closed: boolean; text: string }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const bytes = new TextEncoder().encode(head);
+  let sent = 0;
+  if (everyMs === 0) await conn.write(bytes);
+  const drip = setInterval(() => {
+    if (everyMs > 0 && sent < bytes.length) {
+      conn.write(bytes.subarray(sent, ++sent)).catch(() => {});
+    }
+  }, everyMs || 1000);
+  const giveUp = setTimeout(() => conn.close(), giveUpMs);
+  let text = "";
+  let closed = false;
+  try {
+    const buffer = new Uint8Array(4096);
+    for (;;) {
+      const read = await conn.read(buffer);
+      if (read === null) {
+        closed = true;
+        break;
+      }
+      text += new TextDecoder().decode(buffer.subarray(0, read));
+    }
+  } catch {
+    // Reset by the server counts as closed; closed by giveUp does not.
+    closed = text !== "";
+  } finally {
+    clearInterval(drip);
+    clearTimeout(giveUp);
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+  return { closed, text };
+}
+
+Deno.test("HERALD_HEADER_TIMEOUT_MS: slow-loris heads and silent sockets get 408 and are closed; descriptors come back", async () => {
+  await using hub = await spawnHub({ HERALD_HEADER_TIMEOUT_MS: "500" });
+  const pid = hub.child.pid;
+  const before = await openFds(pid);
+  const head = `GET /state HTTP/1.1\r\nHost: 127.0.0.1:${hub.port}\r\nX-Slow: ${"y".repeat(200)}`;
+  // 40 dripping a head one byte per 50 ms (it would take 11 s), 40 that never send a byte; a
+  // server without a header timeout holds every one of them until the client gives up (8 s).
+  const outcomes = await Promise.all([
+    ...Array.from({ length: 40 }, () => slowClient(hub.port, head, 50, 8000)),
+    ...Array.from({ length: 40 }, () => slowClient(hub.port, "", 50, 8000)),
+  ]);
+  for (const [index, outcome] of outcomes.entries()) {
+    assert.ok(outcome.closed, `client ${index} was never closed by the server`);
+    assert.match(outcome.text, /^HTTP\/1\.1 408 /, `client ${index}: ${outcome.text}`);
+    assert.match(outcome.text, /"code":"request_timeout"/);
+  }
+  await waitFor(async () => await openFds(pid) <= before + 2, "descriptors back");
+  const state = await fetch(`${hub.url}/state`);
+  assert.equal(state.status, 200, "the hub still answers");
+  await state.body?.cancel();
+});
+
+Deno.test("the node front: an idle keep-alive connection is closed, a huge head gets 431, an unfinished body 408 and a closed connection", async () => {
+  await using hub = await spawnHub({
+    HERALD_KEEP_ALIVE_TIMEOUT_MS: "300",
+    HERALD_BODY_TIMEOUT_MS: "300",
+    HERALD_MAX_HEADER_BYTES: "4096",
+  });
+  const host = `Host: 127.0.0.1:${hub.port}`;
+  // One full request on a keep-alive connection, then silence: answered, then closed.
+  const kept = await slowClient(
+    hub.port,
+    request("GET /health HTTP/1.1", [host, "Connection: keep-alive"]),
+    0,
+    8000,
+  );
+  assert.match(kept.text, /^HTTP\/1\.1 200 /);
+  assert.ok(kept.closed, "the idle keep-alive connection was closed by the server");
+
+  const huge = await rawRequest(
+    hub.port,
+    request("GET /health HTTP/1.1", [host, `X-Big: ${"b".repeat(8000)}`]),
+  );
+  assert.equal(huge.status, 431, huge.text);
+  assert.match(huge.text, /"code":"headers_too_large"/);
+
+  const unfinished = await rawRequest(
+    hub.port,
+    request("POST /events HTTP/1.1", [
+      host,
+      `Authorization: Bearer ${TEST_TOKEN}`,
+      "Content-Type: application/json",
+      "Content-Length: 1000",
+      "Connection: keep-alive",
+    ], '{"type":"a.b"'),
+    8000,
+  );
+  assert.equal(unfinished.status, 408, unfinished.text);
+  assert.match(unfinished.text, /"code":"request_timeout"/);
+  assert.match(unfinished.text, /\r\nconnection: close\r\n/i);
+});
+
+Deno.test("HERALD_HTTP_SERVER=deno still serves HTTP, WebSocket and SSE", async () => {
+  await using hub = await spawnHub({ HERALD_HTTP_SERVER: "deno" });
+  const client = await TestClient.connect(`${hub.wsUrl}?topic=deploy.*`);
+  const stream = await RawWebSocket.handshake(hub.port, "/events/stream");
+  assert.equal(stream.status, 200);
+  stream.socket.close();
+  const published = await fetch(`${hub.url}/events`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TEST_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ type: "deploy.started", appId: "web", payload: {} }),
+  });
+  assert.equal(published.status, 202);
+  await published.body?.cancel();
+  const [event] = await client.waitForEvents(1);
+  assert.equal(event!.type, "deploy.started");
+  await client.close();
+});

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { upgradeWebSocket } from "../node_http.ts";
 import { DISCONNECT } from "../../events/codes.ts";
 import type { Clock } from "../../hub/clock.ts";
 import type { Hub } from "../../hub/hub.ts";
@@ -140,7 +141,7 @@ export async function handleWebSocket(request: Request, deps: WebSocketDeps): Pr
   let upgraded: { socket: WebSocket; response: Response };
   try {
     // Deno pings after idleTimeout/2 of silence and closes at idleTimeout without a pong.
-    upgraded = Deno.upgradeWebSocket(request, {
+    upgraded = upgradeWebSocket(request, {
       idleTimeout: deps.config.pingIntervalSeconds * 2,
       ...(protocol === null ? {} : { protocol }),
     });
