@@ -24,6 +24,8 @@ function blockFor(ms: number): void {
  * - `debug.stallOnBusMessage` `{ ms }` blocks this isolate for `ms` when the next broadcast bus
  *   message reaches it, so the messages sent meanwhile pile up past Deno's 256-message
  *   `BroadcastChannel` buffer and some are dropped, as in a real overload.
+ * - `debug.heap` collects garbage (when the process runs with `--v8-flags=--expose-gc`) and
+ *   answers `{ heapUsed, collected }`: what the process keeps, for the leak tests.
  */
 export function debugRequests(
   node: string,
@@ -31,6 +33,11 @@ export function debugRequests(
 ): Map<string, RequestHandler> {
   return new Map<string, RequestHandler>([
     ["debug.node", () => ({ node })],
+    ["debug.heap", () => {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      return { heapUsed: Deno.memoryUsage().heapUsed, collected: gc !== undefined };
+    }],
     ["debug.stallOnBusMessage", (_client, payload) => {
       const ms = Number(payload.ms);
       if (!Number.isInteger(ms) || ms < 1 || ms > MAX_STALL_MS) {
