@@ -16,7 +16,7 @@ import type { Clock } from "./clock.ts";
 import { type EventDraft, type History, parseCursor, type StoredEvent } from "./history/history.ts";
 import { type Acceptance, IdempotencyWindow } from "./idempotency.ts";
 import type { Metrics } from "./metrics.ts";
-import { SubscriptionIndex } from "./subscriptions.ts";
+import { filtersOf, SubscriptionIndex } from "./subscriptions.ts";
 import type { Transport } from "./transport.ts";
 import { CursorOrder, type Fill } from "./cursor_order.ts";
 import { QuietCursors } from "./quiet.ts";
@@ -254,15 +254,16 @@ export class Hub implements BusReceiver {
     const added = new Map<string, ClientSubscription>();
     // dorgu filters on its namespace of the event (the payload's), not the envelope's.
     const dorgu = view.dialect === "dorgu";
+    const dorguNamespace = dorgu ? filter.namespace ?? null : null;
+    // One filters object for every topic of this subscribe.
+    const { namespace: _dorguOwn, ...envelopeFilter } = filter;
+    const filters = filtersOf(dorgu ? envelopeFilter : filter);
     for (const topic of topics) {
       const subscription: ClientSubscription = {
         owner: client,
         topic,
-        appId: filter.appId ?? null,
-        namespace: dorgu ? null : filter.namespace ?? null,
-        dorguNamespace: dorgu ? filter.namespace ?? null : null,
-        userId: filter.userId ?? null,
-        sessionId: filter.sessionId ?? null,
+        filters,
+        dorguNamespace,
         dialect: view.dialect,
         name: view.name ?? topic.topic,
       };

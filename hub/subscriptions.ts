@@ -13,14 +13,56 @@
 import type { SubscriptionFilter } from "../events/messages.ts";
 import { prefixesOf, type TopicPattern } from "../events/topic.ts";
 
-/** A client's interest: a topic pattern and optional exact-match filters. */
-export interface Subscription<C> {
-  readonly owner: C;
-  readonly topic: TopicPattern;
+/**
+ * Exact-match filters, null where absent. One object is shared by every subscription a
+ * subscribe made (and {@linkcode NO_FILTERS} by every unfiltered one), so a connection with many
+ * topics holds its filters once, not per topic.
+ */
+export interface SubscriptionFilters {
   readonly appId: string | null;
   readonly namespace: string | null;
   readonly userId: string | null;
   readonly sessionId: string | null;
+}
+
+/** The filters of a subscription that has none. */
+export const NO_FILTERS: SubscriptionFilters = Object.freeze({
+  appId: null,
+  namespace: null,
+  userId: null,
+  sessionId: null,
+});
+
+/**
+ * The filters for `filter`: {@linkcode NO_FILTERS} when it sets none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { filtersOf, NO_FILTERS } from "./subscriptions.ts";
+ * assert.equal(filtersOf({}), NO_FILTERS);
+ * assert.equal(filtersOf({ appId: "web" }).appId, "web");
+ * ```
+ */
+export function filtersOf(filter: SubscriptionFilter): SubscriptionFilters {
+  const { appId, namespace, userId, sessionId } = filter;
+  if (
+    appId === undefined && namespace === undefined && userId === undefined &&
+    sessionId === undefined
+  ) return NO_FILTERS;
+  return {
+    appId: appId ?? null,
+    namespace: namespace ?? null,
+    userId: userId ?? null,
+    sessionId: sessionId ?? null,
+  };
+}
+
+/** A client's interest: a topic pattern and its exact-match filters. */
+export interface Subscription<C> {
+  readonly owner: C;
+  readonly topic: TopicPattern;
+  readonly filters: SubscriptionFilters;
 }
 
 /** What routing reads of an event: its type and the fields subscriptions filter on. */
@@ -38,10 +80,10 @@ const UNFILTERED = "\u0000any";
 const PREFIX_CACHE_LIMIT = 4096;
 
 /** The bucket key of a subscription: its most selective id filter. */
-function keyOf(subscription: Subscription<unknown>): string {
-  if (subscription.sessionId !== null) return `s\u0000${subscription.sessionId}`;
-  if (subscription.userId !== null) return `u\u0000${subscription.userId}`;
-  if (subscription.appId !== null) return `a\u0000${subscription.appId}`;
+function keyOf({ filters }: Subscription<unknown>): string {
+  if (filters.sessionId !== null) return `s\u0000${filters.sessionId}`;
+  if (filters.userId !== null) return `u\u0000${filters.userId}`;
+  if (filters.appId !== null) return `a\u0000${filters.appId}`;
   return UNFILTERED;
 }
 
@@ -139,11 +181,14 @@ function visitBucket<S extends Subscription<unknown>>(
 ): void {
   if (bucket === undefined) return;
   for (const subscription of bucket) {
+    const filters = subscription.filters;
     if (
-      (subscription.namespace === null || subscription.namespace === event.namespace) &&
-      (subscription.appId === null || subscription.appId === event.appId) &&
-      (subscription.userId === null || subscription.userId === event.userId) &&
-      (subscription.sessionId === null || subscription.sessionId === event.sessionId)
+      filters === NO_FILTERS || (
+        (filters.namespace === null || filters.namespace === event.namespace) &&
+        (filters.appId === null || filters.appId === event.appId) &&
+        (filters.userId === null || filters.userId === event.userId) &&
+        (filters.sessionId === null || filters.sessionId === event.sessionId)
+      )
     ) visit(subscription);
   }
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseTopic } from "../events/topic.ts";
-import { type Routed, type Subscription, SubscriptionIndex } from "./subscriptions.ts";
+import { filtersOf, type Routed, type Subscription, SubscriptionIndex } from "./subscriptions.ts";
 
 function sub(
   owner: string,
@@ -10,10 +10,7 @@ function sub(
   return {
     owner,
     topic: parseTopic(topic)!,
-    appId: filter.appId ?? null,
-    namespace: filter.namespace ?? null,
-    userId: filter.userId ?? null,
-    sessionId: filter.sessionId ?? null,
+    filters: filtersOf(filter),
   } satisfies Subscription<string>;
 }
 
