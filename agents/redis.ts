@@ -4,13 +4,23 @@
  * Keys (`<t>` is `<tenant length>:<tenant>`): `<prefix>:agents:<t>` hash agentId -> record;
  * `<prefix>:agents-live:<t>` hash agentId -> live connection; `<prefix>:agents:tenants` set of
  * tenants; `<prefix>:agent-command:<t>:<commandId>` hash with fields `command`, `acked`,
- * `outcome`, expiring `commandTtlMs` after creation. `clearLive` is a compare-and-delete
- * script and `finishCommand` an `HSETNX`, so exactly one node wins each.
+ * `outcome`, expiring `commandTtlMs` after creation; `<prefix>:agent-commands-held:<node>`
+ * sorted set of the commands without an outcome that node holds (member `<t>:<commandId>`,
+ * score the record's expiry) and `<prefix>:agent-command-holders` set of those nodes.
+ * `clearLive` is a compare-and-delete script and `finishCommand` a script around `HSETNX`, so
+ * exactly one node wins each.
  * @module
  */
 
 import { createClient } from "redis";
-import type { AgentRecord, AgentStore, CommandOutcome, CommandRecord, LiveAgent } from "./store.ts";
+import type {
+  AgentRecord,
+  AgentStore,
+  CommandOutcome,
+  CommandRecord,
+  CommandRef,
+  LiveAgent,
+} from "./store.ts";
 import { withProgress } from "./store.ts";
 
 type Client = ReturnType<typeof createClient>;
@@ -21,6 +31,18 @@ local current = redis.call('HGET', KEYS[1], ARGV[1])
 if not current then return 0 end
 if cjson.decode(current).connection ~= ARGV[2] then return 0 end
 return redis.call('HDEL', KEYS[1], ARGV[1])`;
+
+/** Sets the outcome of a command that exists and has none, and drops it from its holder's set. */
+const FINISH_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'outcome', ARGV[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1`;
+
+/** Forgets a node in the holders set once its held set is gone (empty), atomically. */
+const FORGET_HOLDER_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
+return 0`;
 
 /** Options of {@linkcode RedisAgentStore}. */
 export interface RedisAgentStoreOptions {
@@ -49,6 +71,14 @@ export class RedisAgentStore implements AgentStore {
 
   #commandKey(tenant: string, commandId: string): string {
     return `${this.#key("agent-command", tenant)}:${commandId}`;
+  }
+
+  #heldKey(node: string): string {
+    return `${this.#options.prefix}:agent-commands-held:${node}`;
+  }
+
+  get #holdersKey(): string {
+    return `${this.#options.prefix}:agent-command-holders`;
   }
 
   async start(): Promise<void> {
@@ -102,9 +132,15 @@ export class RedisAgentStore implements AgentStore {
 
   async putCommand(command: CommandRecord): Promise<void> {
     const key = this.#commandKey(command.tenant, command.commandId);
+    const held = this.#heldKey(command.holder);
+    const expiry = command.createdAt + this.#options.commandTtlMs;
     await this.#client.multi()
       .hSet(key, "command", JSON.stringify(command))
       .pExpire(key, this.#options.commandTtlMs)
+      .zAdd(held, { score: expiry, value: heldMember(command) })
+      // Commands whose record expired without an outcome (their origin died too).
+      .zRemRangeByScore(held, "-inf", command.createdAt)
+      .sAdd(this.#holdersKey, command.holder)
       .exec();
   }
 
@@ -130,12 +166,52 @@ export class RedisAgentStore implements AgentStore {
     outcome: CommandOutcome,
   ): Promise<boolean> {
     const key = this.#commandKey(tenant, commandId);
-    if (await this.#client.exists(key) !== 1) return false;
-    return await this.#client.hSetNX(key, "outcome", JSON.stringify(outcome)) === 1;
+    const text = await this.#client.hGet(key, "command");
+    if (typeof text !== "string") return false;
+    const command = JSON.parse(text) as CommandRecord;
+    const finished = await this.#client.eval(FINISH_SCRIPT, {
+      keys: [key, this.#heldKey(command.holder)],
+      arguments: [JSON.stringify(outcome), heldMember(command)],
+    });
+    return finished === 1;
+  }
+
+  async commandHolders(): Promise<string[]> {
+    return await this.#client.sMembers(this.#holdersKey);
+  }
+
+  async heldCommands(node: string): Promise<CommandRef[]> {
+    const held = this.#heldKey(node);
+    const members = await this.#client.zRange(held, 0, -1);
+    const refs = members.map(parseHeldMember);
+    const exists = refs.length === 0 ? [] : await Promise.all(
+      refs.map((ref) => this.#client.exists(this.#commandKey(ref.tenant, ref.commandId))),
+    );
+    const gone = members.filter((_, index) => exists[index] !== 1);
+    if (gone.length > 0) await this.#client.zRem(held, gone);
+    if (gone.length === members.length) {
+      await this.#client.eval(FORGET_HOLDER_SCRIPT, {
+        keys: [held, this.#holdersKey],
+        arguments: [node],
+      });
+    }
+    return refs.filter((_, index) => exists[index] === 1);
   }
 
   close(): Promise<void> {
     this.#client.destroy();
     return Promise.resolve();
   }
+}
+
+/** A command in its holder's set: `<tenant length>:<tenant>:<commandId>`. */
+function heldMember(command: CommandRef): string {
+  return `${command.tenant.length}:${command.tenant}:${command.commandId}`;
+}
+
+function parseHeldMember(member: string): CommandRef {
+  const colon = member.indexOf(":");
+  const length = Number(member.slice(0, colon));
+  const tenant = member.slice(colon + 1, colon + 1 + length);
+  return { tenant, commandId: member.slice(colon + 2 + length) };
 }

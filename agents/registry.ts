@@ -6,7 +6,8 @@
  * agent, what became of each command) and in presence (whether the node holding a connection is
  * alive); sockets live on the node that accepted them. A command goes to the holding node as a
  * directed bus message; the node that learns a command's outcome stores it (first outcome wins)
- * and tells the node that accepted the command, which answers whoever waits.
+ * and tells the node that accepted the command, which answers whoever waits. When a node dies,
+ * the first survivor to notice reports the commands it held `agent_lost` (reason `node_lost`).
  *
  * Transitions are events in the agent's tenant: `agent.online`, `agent.offline`, `agent.stale`,
  * `agent.command.{sent,acked,completed,failed,timed_out,agent_lost}`; `status` frames from agents
@@ -40,6 +41,7 @@ import {
   type CommandRecord,
   FINAL_STATUSES,
   type LiveAgent,
+  type LostReason,
 } from "./store.ts";
 import { agentKeyHash } from "./keys.ts";
 
@@ -536,7 +538,7 @@ export class AgentRegistry {
   }
 
   /** A connection ended: offline (once, by whoever clears it), its in-flight commands lost. */
-  async #closed(connection: Connection, reason: string): Promise<void> {
+  async #closed(connection: Connection, reason: LostReason): Promise<void> {
     if (connection.ended) return;
     connection.ended = true;
     const { tenant, agentId } = connection;
@@ -553,6 +555,7 @@ export class AgentRegistry {
           status: "agent_lost",
           at: this.#parts.clock.now(),
           error: "the agent disconnected before the command finished",
+          reason,
         });
       }
       if (cleared) {
@@ -571,7 +574,7 @@ export class AgentRegistry {
     const connection = this.#connections.get(connectionKey(tenant, agentId));
     if (connection === undefined) return;
     closeQuietly(connection.socket, close);
-    void this.#closed(connection, close === AGENT_CLOSE.rejected ? "rejected" : "closed");
+    void this.#closed(connection, close === AGENT_CLOSE.rejected ? "rejected" : "disconnected");
   }
 
   // -- Commands ----------------------------------------------------------------------------
@@ -625,6 +628,7 @@ export class AgentRegistry {
       action,
       payload,
       origin: this.#parts.node,
+      holder: live.node,
       createdAt: now,
       deadline: now + this.#parts.settings.commandTimeoutMs,
       status: "sent",
@@ -632,6 +636,7 @@ export class AgentRegistry {
       finishedAt: null,
       result: null,
       error: null,
+      reason: null,
     };
     await this.#parts.store.putCommand(command);
     this.#pending.set(commandKey(tenant, command.commandId), {
@@ -665,6 +670,7 @@ export class AgentRegistry {
         status: "agent_lost",
         at: this.#parts.clock.now(),
         error: "the agent was no longer connected when the command arrived",
+        reason: "disconnected",
       });
       return;
     }
@@ -674,14 +680,17 @@ export class AgentRegistry {
     );
   }
 
-  /** Records a command's outcome (first one wins) and tells the node that accepted it. */
+  /**
+   * Records a command's outcome and tells the node that accepted it; true when this outcome was
+   * the first (the others change nothing).
+   */
   async #finish(
     tenant: string,
     agentId: string,
     commandId: string,
     outcome: CommandOutcome,
-  ): Promise<void> {
-    if (!await this.#parts.store.finishCommand(tenant, commandId, outcome)) return;
+  ): Promise<boolean> {
+    if (!await this.#parts.store.finishCommand(tenant, commandId, outcome)) return false;
     // Waiters first: they should not wait for the event's trip through history and bus.
     const command = await this.#parts.store.getCommand(tenant, commandId);
     if (command?.origin === this.#parts.node) this.#settled(tenant, commandId);
@@ -694,7 +703,9 @@ export class AgentRegistry {
       commandId,
       ...(outcome.result !== undefined && { result: outcome.result }),
       ...(outcome.error !== undefined && { error: outcome.error }),
+      ...(outcome.reason !== undefined && { reason: outcome.reason }),
     });
+    return true;
   }
 
   #settled(tenant: string, commandId: string): void {
@@ -806,7 +817,8 @@ export class AgentRegistry {
   /**
    * One round of the periodic check: closes this node's stale agents, times out this node's
    * commands, and reports offline the agents of nodes that died (whichever node clears them
-   * first publishes `agent.offline`). Exported for tests with a manual clock.
+   * first publishes `agent.offline`) and the commands they held `agent_lost` (whichever node
+   * finishes each first). Exported for tests with a manual clock.
    */
   async check(): Promise<void> {
     if (this.#checking) return;
@@ -857,6 +869,7 @@ export class AgentRegistry {
         this.#settled(pending.tenant, commandId);
       }
       await this.#sweepDeadNodes();
+      await this.#loseCommandsOfDeadNodes(now);
     } catch (error) {
       log.warn("The agent check failed: {error}", {
         error: error instanceof Error ? error.message : String(error),
@@ -885,6 +898,40 @@ export class AgentRegistry {
           agentId,
           reason: "node_lost",
           node: live.node,
+        });
+      }
+    }
+  }
+
+  /**
+   * The commands held by nodes that died (sent to their agents, no outcome yet) become
+   * `agent_lost` with reason `node_lost`: their agents' connections died with the node, so no
+   * outcome can come back through it. The store's first-outcome-wins makes each happen once
+   * however many nodes sweep.
+   */
+  async #loseCommandsOfDeadNodes(now: number): Promise<void> {
+    const holders = (await this.#parts.store.commandHolders())
+      .filter((node) => node !== this.#parts.node);
+    if (holders.length === 0) return;
+    const live = await this.#parts.presence.liveNodes(holders);
+    for (const node of holders) {
+      if (live.has(node)) continue;
+      let lost = 0;
+      for (const { tenant, commandId } of await this.#parts.store.heldCommands(node)) {
+        const command = await this.#parts.store.getCommand(tenant, commandId);
+        if (command === null || FINAL_STATUSES.has(command.status)) continue;
+        const first = await this.#finish(tenant, command.agentId, commandId, {
+          status: "agent_lost",
+          at: now,
+          error: "the node holding the agent's connection stopped answering",
+          reason: "node_lost",
+        });
+        if (first) lost++;
+      }
+      if (lost > 0) {
+        log.info("{count} commands in flight on node {node} are agent_lost: it stopped answering", {
+          count: lost,
+          node,
         });
       }
     }

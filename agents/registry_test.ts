@@ -63,11 +63,28 @@ class FakeSocket implements AgentSocket {
   }
 }
 
+/** Memory presence in which nodes can die (what the Redis presence says past their TTL). */
+class MortalPresence extends MemoryPresence {
+  readonly dead = new Set<string>();
+  override async liveNodes(nodes: readonly string[]): Promise<Set<string>> {
+    const live = await super.liveNodes(nodes);
+    for (const node of this.dead) live.delete(node);
+    return live;
+  }
+  /** `node` dies: it stops counting as alive and its entries drop out. */
+  async kill(node: string, tenant: string): Promise<void> {
+    this.dead.add(node);
+    for (const entry of await this.list(tenant)) {
+      if (entry.node === node) await this.leave(tenant, entry.connection);
+    }
+  }
+}
+
 /** Nodes sharing one store and one presence, directed messages delivered between them. */
 function cluster(settings: Partial<AgentSettings> = {}, nodes = ["n1"]) {
   const clock = new ManualClock(1_000_000);
   const store = new MemoryAgentStore(100);
-  const presence = new MemoryPresence();
+  const presence = new MortalPresence();
   const events: { tenant: string; type: string; payload: Record<string, unknown> }[] = [];
   const registries = new Map<string, AgentRegistry>();
   for (const node of nodes) {
@@ -87,6 +104,7 @@ function cluster(settings: Partial<AgentSettings> = {}, nodes = ["n1"]) {
         },
         issueKey: (tenant: string, agentId: string) => deriveAgentKey("secret", tenant, agentId),
         send: (to: string, message: DirectedMessage) => {
+          if (presence.dead.has(to)) return Promise.resolve();
           queueMicrotask(() => registries.get(to)?.message(node, message));
           return Promise.resolve();
         },
@@ -266,6 +284,7 @@ Deno.test("registry: commands to unknown or offline agents fail fast; a command 
   await settle();
   const lost = await registry.commandStatus("t", "k1", sent.commandId);
   assert.equal(lost.status, "agent_lost");
+  assert.equal(lost.reason, "disconnected");
   assert.ok(types().includes("agent.command.agent_lost"));
 });
 
@@ -294,6 +313,36 @@ Deno.test("registry: the agents of a node that died are reported offline by anot
   await registries.get("n2")!.check();
   assert.deepEqual(types(), ["agent.online", "agent.offline"]);
   assert.equal((await registries.get("n2")!.view("t", "k1")).online, false);
+});
+
+Deno.test("registry: the commands a dead node held are agent_lost (node_lost) once, however many nodes check; a late outcome changes nothing", async () => {
+  const { registries, presence, events, store } = cluster({}, ["n1", "n2", "n3"]);
+  const holder = registries.get("n1")!;
+  const origin = registries.get("n2")!;
+  const { socket, handlers } = await online(holder, "k1");
+  const sent = await origin.command(OPERATOR, "k1", { action: "start_session" });
+  await settle();
+  assert.equal(socket.commands().length, 1, "the agent on n1 got the command");
+  const waiting = origin.waitFor("t", "k1", sent.commandId, 10_000);
+  // A check while n1 lives changes nothing.
+  await origin.check();
+  assert.equal((await origin.commandStatus("t", "k1", sent.commandId)).status, "sent");
+  await presence.kill("n1", "t");
+  await Promise.all([origin.check(), registries.get("n3")!.check()]);
+  await origin.check();
+  const lost = await waiting;
+  assert.equal(lost.status, "agent_lost");
+  assert.equal(lost.reason, "node_lost");
+  const lostEvents = events.filter((event) => event.type === "agent.command.agent_lost");
+  assert.equal(lostEvents.length, 1, "exactly one agent.command.agent_lost");
+  assert.equal(lostEvents[0]!.payload.reason, "node_lost");
+  assert.deepEqual(await store.heldCommands("n1"), []);
+  assert.deepEqual(await store.commandHolders(), [], "n1 is forgotten once it holds nothing");
+  // The agent's outcome arriving late (say on a reconnection) is ignored: the first one won.
+  handlers.text(JSON.stringify({ type: "complete", payload: { commandId: sent.commandId } }));
+  await settle();
+  assert.equal((await origin.commandStatus("t", "k1", sent.commandId)).status, "agent_lost");
+  assert.ok(!events.some((event) => event.type === "agent.command.completed"));
 });
 
 Deno.test("registry: drain closes agents with 1001, after a shutdown frame only when asked", async () => {

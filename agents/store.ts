@@ -12,6 +12,11 @@
  * - Commands: `putCommand` stores one, `ackCommand` marks it acknowledged, `finishCommand`
  *   sets its outcome and answers true for the first outcome only (complete, failed, timed out
  *   or lost: whichever comes first wins, on any node).
+ * - Each command without an outcome is indexed under its `holder` (the node it was sent to), so
+ *   that when a node dies another can find what it held: `commandHolders` lists the nodes with
+ *   such commands, `heldCommands(node)` the commands (and forgets a node that holds none).
+ *   `finishCommand` removes a command from the index; the index forgets commands whose record
+ *   was forgotten.
  * - Failure: calls reject when the store is unreachable; callers answer 503.
  * @module
  */
@@ -76,6 +81,8 @@ export interface CommandRecord {
   readonly payload: JsonObject;
   /** The node that accepted the command: it times it out and answers waiters. */
   readonly origin: string;
+  /** The node holding the agent's connection when the command was sent: it delivers it. */
+  readonly holder: string;
   readonly createdAt: number;
   /** When it times out, in milliseconds since the epoch. */
   readonly deadline: number;
@@ -84,6 +91,23 @@ export interface CommandRecord {
   readonly finishedAt: number | null;
   readonly result: JsonObject | null;
   readonly error: string | null;
+  /** Why an `agent_lost` command was lost (see {@linkcode LOST_REASONS}); null otherwise. */
+  readonly reason: LostReason | null;
+}
+
+/**
+ * Why a command was `agent_lost`: its agent's connection ended (`disconnected`, `stale`,
+ * `rejected`; the same words as `agent.offline`), or the node holding it died (`node_lost`).
+ */
+export const LOST_REASONS = ["disconnected", "stale", "rejected", "node_lost"] as const;
+
+/** One of {@linkcode LOST_REASONS}. */
+export type LostReason = typeof LOST_REASONS[number];
+
+/** A command named by its tenant and id. */
+export interface CommandRef {
+  readonly tenant: string;
+  readonly commandId: string;
 }
 
 /** A final outcome. */
@@ -92,6 +116,8 @@ export interface CommandOutcome {
   readonly at: number;
   readonly result?: JsonObject;
   readonly error?: string;
+  /** Set for `agent_lost`. */
+  readonly reason?: LostReason;
 }
 
 /** Registrations, live connections and commands. */
@@ -112,6 +138,10 @@ export interface AgentStore {
   getCommand(tenant: string, commandId: string): Promise<CommandRecord | null>;
   ackCommand(tenant: string, commandId: string, at: number): Promise<void>;
   finishCommand(tenant: string, commandId: string, outcome: CommandOutcome): Promise<boolean>;
+  /** The nodes holding commands without an outcome. */
+  commandHolders(): Promise<string[]>;
+  /** The commands without an outcome `node` holds; forgets `node` when it holds none. */
+  heldCommands(node: string): Promise<CommandRef[]>;
   close(): Promise<void>;
 }
 
@@ -123,7 +153,8 @@ export interface AgentStore {
  * import assert from "node:assert/strict";
  * import { withProgress } from "./store.ts";
  * const base = { tenant: "t", commandId: "c", agentId: "a", action: "x", payload: {}, origin: "n",
- *   createdAt: 0, deadline: 10, status: "sent", ackedAt: null, finishedAt: null, result: null, error: null } as const;
+ *   holder: "n", createdAt: 0, deadline: 10, status: "sent", ackedAt: null, finishedAt: null,
+ *   result: null, error: null, reason: null } as const;
  * assert.equal(withProgress(base, 5, null).status, "acked");
  * assert.equal(withProgress(base, 5, { status: "failed", at: 6, error: "no" }).error, "no");
  * ```
@@ -140,6 +171,7 @@ export function withProgress(
     finishedAt: outcome?.at ?? null,
     result: outcome?.result ?? null,
     error: outcome?.error ?? null,
+    reason: outcome?.reason ?? null,
   };
 }
 
@@ -168,6 +200,8 @@ export class MemoryAgentStore implements AgentStore {
     string,
     { command: CommandRecord; ackedAt: number | null; outcome: CommandOutcome | null }
   >();
+  /** The commands without an outcome, by holder, then by key. */
+  readonly #held = new Map<string, Map<string, CommandRef>>();
 
   constructor(maxCommands: number) {
     this.#maxCommands = maxCommands;
@@ -178,7 +212,7 @@ export class MemoryAgentStore implements AgentStore {
   }
 
   register(record: AgentRecord): Promise<void> {
-    tenantMap(this.#agents, record.tenant).set(record.agentId, record);
+    innerMap(this.#agents, record.tenant).set(record.agentId, record);
     return Promise.resolve();
   }
 
@@ -195,7 +229,7 @@ export class MemoryAgentStore implements AgentStore {
   }
 
   setLive(tenant: string, agentId: string, live: LiveAgent): Promise<void> {
-    tenantMap(this.#live, tenant).set(agentId, live);
+    innerMap(this.#live, tenant).set(agentId, live);
     return Promise.resolve();
   }
 
@@ -217,9 +251,11 @@ export class MemoryAgentStore implements AgentStore {
   putCommand(command: CommandRecord): Promise<void> {
     const key = commandKey(command.tenant, command.commandId);
     this.#commands.set(key, { command, ackedAt: null, outcome: null });
-    for (const oldest of this.#commands.keys()) {
+    innerMap(this.#held, command.holder).set(key, command);
+    for (const [oldest, entry] of this.#commands) {
       if (this.#commands.size <= this.#maxCommands) break;
       this.#commands.delete(oldest);
+      this.#held.get(entry.command.holder)?.delete(oldest);
     }
     return Promise.resolve();
   }
@@ -240,7 +276,21 @@ export class MemoryAgentStore implements AgentStore {
     const entry = this.#commands.get(commandKey(tenant, commandId));
     if (entry === undefined || entry.outcome !== null) return Promise.resolve(false);
     entry.outcome = outcome;
+    this.#held.get(entry.command.holder)?.delete(commandKey(tenant, commandId));
     return Promise.resolve(true);
+  }
+
+  commandHolders(): Promise<string[]> {
+    return Promise.resolve([...this.#held.keys()]);
+  }
+
+  heldCommands(node: string): Promise<CommandRef[]> {
+    const held = this.#held.get(node);
+    if (held?.size === 0) this.#held.delete(node);
+    return Promise.resolve([...(held?.values() ?? [])].map(({ tenant, commandId }) => ({
+      tenant,
+      commandId,
+    })));
   }
 
   close(): Promise<void> {
@@ -248,11 +298,11 @@ export class MemoryAgentStore implements AgentStore {
   }
 }
 
-function tenantMap<T>(maps: Map<string, Map<string, T>>, tenant: string): Map<string, T> {
-  let map = maps.get(tenant);
+function innerMap<T>(maps: Map<string, Map<string, T>>, outer: string): Map<string, T> {
+  let map = maps.get(outer);
   if (map === undefined) {
     map = new Map();
-    maps.set(tenant, map);
+    maps.set(outer, map);
   }
   return map;
 }

@@ -1,7 +1,8 @@
 /**
  * Agents across real processes: a command routed over real Redis to the node an agent is
  * connected to; a node killed with SIGKILL whose agents go offline on the other node within
- * HERALD_PRESENCE_TTL_MS + HERALD_AGENT_CHECK_MS; the reference agent reconnecting after a hub
+ * HERALD_PRESENCE_TTL_MS + HERALD_AGENT_CHECK_MS, and the commands it held `agent_lost` for
+ * their waiters (HTTP and `herald agents command`); the reference agent reconnecting after a hub
  * restart and running a demo action.
  */
 
@@ -12,10 +13,20 @@ import {
   redisMissing,
   spawnHub,
   startRedis,
+  TEST_TOKEN,
   TestClient,
   waitFor,
 } from "./_harness.ts";
-import { AGENT_ENV, connectAgent, control, obey, TEST_AGENT_KEY, waitOnline } from "./_agents.ts";
+import {
+  AGENT_ENV,
+  commandsOf,
+  connectAgent,
+  control,
+  obey,
+  TEST_AGENT_KEY,
+  waitOnline,
+} from "./_agents.ts";
+import { runCli } from "./_cli.ts";
 
 const PRESENCE_TTL_MS = 2_000;
 const CHECK_MS = 250;
@@ -84,16 +95,27 @@ Deno.test({
   },
 });
 
+/**
+ * Redis, two hubs on it (a and b) and a client of b watching `topic`, disposed together: the
+ * scene where a dies and b notices.
+ */
+async function watchedPair(topic: string) {
+  const stack = new AsyncDisposableStack();
+  const redis = stack.use(await startRedis());
+  const [a, b] = await redisHubs(redis.url);
+  stack.use(a);
+  stack.use(b);
+  const watcher = stack.use(await TestClient.connect(`${b.wsUrl}?topic=${topic}`));
+  return { a, b, watcher, [Symbol.asyncDispose]: () => stack.disposeAsync() };
+}
+
 Deno.test({
   name:
     "agents over redis: a node killed with SIGKILL has its agents reported offline by the other node in time",
   ignore: redisMissing() !== null,
   async fn() {
-    await using redis = await startRedis();
-    const [a, b] = await redisHubs(redis.url);
-    await using _a = a;
-    await using _b = b;
-    await using watcher = await TestClient.connect(`${b.wsUrl}?topic=agent.offline`);
+    await using pair = await watchedPair("agent.offline");
+    const { a, b, watcher } = pair;
     const agent = await connectAgent(a.url, "doomed-1");
     await waitOnline(b.url, "doomed-1", true);
     const killedAt = Date.now();
@@ -111,6 +133,70 @@ Deno.test({
     assert.ok(elapsed < PRESENCE_TTL_MS + CHECK_MS + 5_000, `took ${elapsed} ms`);
     console.log(`agent offline on the other node ${elapsed} ms after SIGKILL`);
     assert.equal((await waitOnline(b.url, "doomed-1", false)).online, false);
+    await agent.closedPromise;
+  },
+});
+
+/** Resolves with `promise`'s value, or throws naming `what` when it takes over `timeoutMs`. */
+async function settlesWithin<T>(promise: Promise<T>, what: string, timeoutMs: number): Promise<T> {
+  let settled: { value: T } | null = null;
+  const watched = promise.then((value) => {
+    settled = { value };
+  });
+  await waitFor(() => settled !== null, what, timeoutMs);
+  await watched;
+  return settled!.value;
+}
+
+Deno.test({
+  name:
+    "agents over redis: commands held by a node killed with SIGKILL are agent_lost (node_lost) for the HTTP and CLI waiters on the other node",
+  ignore: redisMissing() !== null,
+  async fn() {
+    await using pair = await watchedPair("agent.command.agent_lost");
+    const { a, b, watcher } = pair;
+    // Connected to node a and silent: it receives commands and never answers them.
+    const agent = await connectAgent(a.url, "mute-1");
+    await waitOnline(b.url, "mute-1", true);
+    const waitingHttp = control(b.url, "POST", "/agents/mute-1/commands?wait=60s", {
+      action: "start_session",
+      payload: { sessionId: "s-lost" },
+    });
+    await using waitingCli = runCli([
+      "agents",
+      "command",
+      "mute-1",
+      "stop_session",
+      "--wait",
+      "60",
+      "--url",
+      b.url,
+      "--token",
+      TEST_TOKEN,
+    ]);
+    await waitFor(() => commandsOf(agent).length === 2, "both commands on the agent", 15_000);
+    const killedAt = Date.now();
+    a.child.kill("SIGKILL");
+    // Both waiters wait up to 60 s and commands time out after 60 s: an answer within the
+    // presence TTL plus a check (and generous slack) comes from the dead node's sweep.
+    const deadline = PRESENCE_TTL_MS + CHECK_MS + 15_000;
+    const answer = await settlesWithin(waitingHttp, "the HTTP waiter's answer", deadline);
+    console.log(`command agent_lost on the other node ${Date.now() - killedAt} ms after SIGKILL`);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.status, "agent_lost");
+    assert.equal(answer.body.command.reason, "node_lost");
+    assert.match(answer.body.command.error, /node holding the agent's connection/);
+    const cliExit = await settlesWithin(waitingCli.exit(), "herald agents command", deadline);
+    assert.equal(cliExit, 1, waitingCli.stderr.join("\n"));
+    assert.match(waitingCli.stdout.join("\n"), /^\S+ agent_lost the node holding/m);
+    const lostEvents = await waitFor(() => {
+      const frames = watcher.frames.filter((frame) => frame.type === "agent.command.agent_lost");
+      return frames.length >= 2 ? frames : null;
+    }, "agent.command.agent_lost for both commands");
+    assert.deepEqual(lostEvents.map((frame) => frame.payload.reason), ["node_lost", "node_lost"]);
+    assert.equal(new Set(lostEvents.map((frame) => frame.payload.commandId)).size, 2);
+    const status = await control(b.url, "GET", `/agents/mute-1/commands/${answer.body.commandId}`);
+    assert.equal(status.body.command.status, "agent_lost");
     await agent.closedPromise;
   },
 });

@@ -55,6 +55,11 @@ export class MemoryPresence implements Presence {
     return Promise.resolve(this.#tenants.get(tenant)?.get(connection) ?? null);
   }
 
+  /** Every node: one process, and a node that dies takes this presence with it. */
+  liveNodes(nodes: readonly string[]): Promise<Set<string>> {
+    return Promise.resolve(new Set(nodes));
+  }
+
   close(): Promise<void> {
     this.#tenants.clear();
     return Promise.resolve();

@@ -6,7 +6,7 @@
  * Contract every implementation documents against:
  * - `join` records a connection of this node; `leave` removes it. Both are idempotent.
  * - `list(tenant)` and `find(tenant, connection)` answer for every live node, never for another
- *   tenant. They may lag a `join` or `leave` on another node by one round trip, not more.
+ *   tenant; `liveNodes(nodes)` answers which nodes are alive. They may lag a `join` or `leave` on another node by one round trip, not more.
  * - A node that stops cleanly (`close`) removes its entries. The entries of a node that died
  *   without closing disappear from answers within the implementation's liveness window (the
  *   memory presence: with the process; the redis presence: `ttlMs` after its last heartbeat)
@@ -42,6 +42,9 @@ export interface Presence {
   list(tenant: string): Promise<PresenceEntry[]>;
   /** One connection's entry, or null when it is not connected (or its node is dead). */
   find(tenant: string, connection: string): Promise<PresenceEntry | null>;
+  /** Those of `nodes` that are alive (within the liveness window), whether or not they hold
+   * connections. */
+  liveNodes(nodes: readonly string[]): Promise<Set<string>>;
   /** Removes this node's entries and stops. */
   close(): Promise<void>;
 }

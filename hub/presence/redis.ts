@@ -109,12 +109,18 @@ export class RedisPresence implements Presence {
     return entry ?? null;
   }
 
+  async liveNodes(nodes: readonly string[]): Promise<Set<string>> {
+    if (nodes.length === 0) return new Set();
+    const flags = await this.#client.mGet(nodes.map((node) => this.#aliveKey(node)));
+    return new Set(nodes.filter((_, index) => flags[index] !== null));
+  }
+
   /** The entries whose node is alive; deletes the others. */
   async #alive(tenant: string, entries: PresenceEntry[]): Promise<PresenceEntry[]> {
     const nodes = [...new Set(entries.map((entry) => entry.node))];
     if (nodes.length === 0) return [];
-    const flags = await this.#client.mGet(nodes.map((node) => this.#aliveKey(node)));
-    const dead = new Set(nodes.filter((_, index) => flags[index] === null));
+    const live = await this.liveNodes(nodes);
+    const dead = new Set(nodes.filter((node) => !live.has(node)));
     if (dead.size === 0) return entries;
     const gone = entries.filter((entry) => dead.has(entry.node));
     await this.#client.hDel(this.#tenantKey(tenant), gone.map((entry) => entry.connection));
