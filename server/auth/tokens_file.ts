@@ -154,12 +154,26 @@ export class TokensFile {
       this.#onReload(false);
       return false;
     }
-    this.#table = problem;
-    for (const [hash, principal] of problem) this.#hashes.set(principal, hash);
+    this.#table = this.#keepUnchanged(problem);
+    for (const [hash, principal] of this.#table) this.#hashes.set(principal, hash);
     this.#onReload(true);
     log.info("Loaded {count} tokens from {path}", { count: problem.size, path: this.path });
     this.#onChange?.(this.#reauthorize);
     return true;
+  }
+
+  /**
+   * `next` with the principal of each entry that did not change taken from the current table,
+   * so a reload that leaves a token alone leaves its connections alone (same object: no recheck).
+   */
+  #keepUnchanged(next: TokenTable): TokenTable {
+    const kept = new Map<string, Principal>();
+    for (const [hash, principal] of next) {
+      const current = this.#table.get(hash);
+      const same = current !== undefined && JSON.stringify(current) === JSON.stringify(principal);
+      kept.set(hash, same ? current : principal);
+    }
+    return kept;
   }
 
   async #read(): Promise<TokenTable | string> {

@@ -85,13 +85,16 @@ Deno.test("tokens file: after a good reload the listener maps each handed-out pr
     assert.equal(await file.reload(), true);
     const good = file.lookup(GOOD.token)!;
     const kept = file.lookup(other.token)!;
+    await Deno.writeTextFile(path, JSON.stringify({ tokens: [other, GOOD] }));
+    assert.equal(await file.reload(), true);
+    assert.equal(heard.at(-1)!(good), good, "an entry that did not change stands as it was");
     // The same name under a new token is another credential: the old one is still revoked.
     const renamed = { ...GOOD, token: "rotated-token-0123456789" };
     await Deno.writeTextFile(path, JSON.stringify({ tokens: [renamed, { ...other, scopes: [] }] }));
     assert.equal(await file.reload(), true);
     await Deno.writeTextFile(path, "{ not json");
     assert.equal(await file.reload(), false);
-    assert.equal(heard.length, 2, "a failed reload changes nothing and is not heard");
+    assert.equal(heard.length, 3, "a failed reload changes nothing and is not heard");
     const now = heard.at(-1)!;
     assert.equal(now(good), null);
     assert.deepEqual(
