@@ -488,6 +488,9 @@ async function serveItself(config: Config, app: App): Promise<void> {
     return;
   }
   const log = logger("server");
+  log.info(
+    "HERALD_HTTP_SERVER=deno: request heads and idle connections are not timed out; bound them in a proxy in front",
+  );
   const server = Deno.serve({
     port: config.port,
     hostname: config.hostname,
@@ -510,11 +513,15 @@ async function serveItself(config: Config, app: App): Promise<void> {
 /** `deno serve`: this isolate answers through the default export; deno serve listens. */
 function serveThroughDenoServe(config: Config, app: App): void {
   const isolates = new IsolateRoll(app.node, parallelIsolates());
-  logger("server").info("Herald isolate {node} ready under deno serve", {
+  const log = logger("server");
+  log.info("Herald isolate {node} ready under deno serve", {
     node: app.node,
     bus: app.hub.bus.kind,
     history: app.hub.history.kind,
   });
+  log.info(
+    "Under deno serve, Deno.serve owns the listener: request heads and idle connections are not timed out; bound them in a proxy in front",
+  );
   // The first isolate to exit ends the process: exit once every isolate finished.
   onSignals(config, async () => {
     await app.drain();

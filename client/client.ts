@@ -72,7 +72,11 @@ export interface CloseInfo {
  * ```
  */
 export interface ClientOptions {
-  /** A fixed token, sent as `?token=` on the WebSocket (it lets the connection publish). */
+  /**
+   * A fixed token (it lets the connection publish). Sent as the WebSocket subprotocol
+   * `bearer.<token>`, so it stays out of URLs and proxy access logs; a token with characters a
+   * subprotocol cannot carry goes as `?token=` instead.
+   */
   readonly token?: string;
   /**
    * Called before every connection attempt, so an expiring token is refreshed on each
@@ -256,6 +260,9 @@ export interface Accepted {
   readonly id: string;
   readonly seq: string;
 }
+
+/** A token made only of the characters a WebSocket subprotocol may hold (RFC 6455, RFC 7230 tchar). */
+const SUBPROTOCOL_SAFE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
  * The topic the client connects with: it subscribes to nothing anyone publishes, so a client is
@@ -681,10 +688,12 @@ export class HeraldClient {
     if (this.#state === "closed") return;
     const url = new URL(this.#urls.ws);
     url.searchParams.set("topic", IDLE_TOPIC);
-    if (token !== undefined) url.searchParams.set("token", token);
+    const protocols: string[] = [];
+    if (token !== undefined && SUBPROTOCOL_SAFE.test(token)) protocols.push(`bearer.${token}`);
+    else if (token !== undefined) url.searchParams.set("token", token);
     let socket: WebSocket;
     try {
-      socket = new this.#WebSocket(url.href);
+      socket = new this.#WebSocket(url.href, protocols);
     } catch (error) {
       this.#lost({ code: 1006, reason: String(error), by: "network" });
       return;

@@ -116,3 +116,29 @@ Deno.test("client (Deno): 4001 (token expired) asks getToken for a new token; wi
     await refreshing.close();
   }
 });
+
+Deno.test("client (Deno): the token travels as the bearer.<token> subprotocol, never in the URL; other tokens as ?token=", async () => {
+  // A real hub behind a recording handler: what the client's handshake carries.
+  await using hub = startTestHub({ HERALD_AUTH: "none" });
+  const seen: { url: string; protocol: string | null }[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (request) => {
+    seen.push({ url: request.url, protocol: request.headers.get("sec-websocket-protocol") });
+    return hub.app.handler(request);
+  });
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/`;
+    const client = connect(url, { token: TEST_TOKEN });
+    await waitFor(() => client.connectionState === "open", "the client opened");
+    await client.close();
+    // Not the hub's token (so refused), but the handshake shows where it went.
+    const unsafe = connect(url, { token: "with/slash=and space" });
+    await waitFor(() => seen.length >= 2, "the second handshake");
+    await unsafe.close();
+    assert.equal(seen[0]!.protocol, `bearer.${TEST_TOKEN}`);
+    assert.ok(!seen[0]!.url.includes(TEST_TOKEN), `the URL holds the token: ${seen[0]!.url}`);
+    assert.equal(seen[1]!.protocol, null);
+    assert.equal(new URL(seen[1]!.url).searchParams.get("token"), "with/slash=and space");
+  } finally {
+    await server.shutdown();
+  }
+});
