@@ -278,6 +278,7 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
     publish: (tenant, events) => hub.publish(tenant, events),
     send: (to, message) => bus.send(to, message),
     issueKey: (tenant, agentId) => deriveAgentKey(agentKey, tenant, agentId),
+    onRevoked: () => metrics.revokedConnections.incLabel("agent"),
   });
   hub.onMessage((from, message) => agents.message(from, message));
   metrics.countAgentsWith(() => agents.connectedHere);
@@ -298,7 +299,16 @@ export function assemble(config: Config, token: string, overrides: Overrides = {
     },
   };
   // HERALD_AUTH=token|jwt: the seam built beforehand (agents present tokens with scope agent).
-  const auth = overrides.auth ?? new PublishTokenAuth(new SecretToken(token), agentKeys);
+  const auth: Authenticator = overrides.auth ??
+    new PublishTokenAuth(new SecretToken(token), agentKeys);
+  // A revoked or narrowed token stops reading now, not when its connections end (security.md).
+  auth.onCredentialsChange?.((reauthorize) => {
+    const closed = hub.reauthorize(reauthorize) + agents.reauthorize(reauthorize);
+    logger("auth").info(
+      "Rechecked live connections against the reloaded tokens: closed {closed}",
+      { closed },
+    );
+  });
   const dashboard = config.dashboard ? builtDashboard() : null;
   return createApp({
     config,

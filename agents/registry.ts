@@ -17,13 +17,13 @@
 
 import { getLogger } from "@logtape/logtape";
 import { type EventInput, MAX_NAME_LENGTH } from "../events/envelope.ts";
-import { ERROR_CODES } from "../events/codes.ts";
+import { DISCONNECT, ERROR_CODES } from "../events/codes.ts";
 import { isJsonObject, type JsonObject, type JsonValue } from "../events/json.ts";
 import type { DirectedMessage } from "../hub/bus/bus.ts";
 import type { Clock } from "../hub/clock.ts";
 import { RequestError } from "../hub/errors.ts";
 import type { Presence } from "../hub/presence/presence.ts";
-import type { Principal } from "../hub/principal.ts";
+import type { Principal, Reauthorize } from "../hub/principal.ts";
 import {
   AGENT_CLOSE,
   commandFrame,
@@ -84,6 +84,8 @@ export interface AgentRegistryParts {
   readonly send: (to: string, message: DirectedMessage) => Promise<void>;
   /** The key to issue an approved agent (see `agents/keys.ts`). */
   readonly issueKey: (tenant: string, agentId: string) => Promise<string>;
+  /** Hears each connection a credential change closed (for `/metrics`). */
+  readonly onRevoked?: () => void;
 }
 
 /** What a registration answers (the body StreamSpace agents read). */
@@ -115,6 +117,8 @@ interface Connection {
   readonly tenant: string;
   readonly agentId: string;
   readonly socket: AgentSocket;
+  /** The credential it connected with; replaced when a tokens file reload changes it. */
+  principal: Principal;
   readonly connectedAt: number;
   lastHeartbeat: number | null;
   status: string;
@@ -258,7 +262,7 @@ function textField(body: JsonObject, field: string, max = 256): string {
  * const registered = await registry.register(agent, { agentId: "k1", platform: "docker" });
  * assert.equal(registered.status, 201);
  * const sent: string[] = [];
- * await registry.attach("default", "k1", { send: (text) => sent.push(text), close: () => {} });
+ * await registry.attach(agent, "k1", { send: (text) => sent.push(text), close: () => {} });
  * assert.equal((await registry.view("default", "k1")).online, true);
  * assert.deepEqual(events, ["agent.online"]);
  * ```
@@ -270,6 +274,8 @@ export class AgentRegistry {
   readonly #pending = new Map<string, Pending>();
   #timer: ReturnType<typeof setInterval> | null = null;
   #checking = false;
+  /** The last credential change applied (see `reauthorize`); null until one happens. */
+  #latestCredentials: Reauthorize | null = null;
 
   constructor(parts: AgentRegistryParts) {
     this.#parts = parts;
@@ -399,19 +405,22 @@ export class AgentRegistry {
   /**
    * Takes an upgraded agent socket: a newer connection replaces an older one (closed with
    * {@linkcode AGENT_CLOSE}`.replaced`), presence and the store learn where the agent is, and
-   * `agent.online` is published. Returns the handlers the socket's events go to.
+   * `agent.online` is published. `principal` is the credential the agent connected with (its
+   * tenant is the connection's). Returns the handlers the socket's events go to.
    */
   async attach(
-    tenant: string,
+    principal: Principal,
     agentId: string,
     socket: AgentSocket,
   ): Promise<{ text(data: string): void; closed(): void }> {
     const now = this.#parts.clock.now();
+    const tenant = principal.tenant;
     const connection: Connection = {
       id: `${this.#parts.node}/${crypto.randomUUID()}`,
       tenant,
       agentId,
       socket,
+      principal,
       connectedAt: now,
       lastHeartbeat: null,
       status: "online",
@@ -459,6 +468,10 @@ export class AgentRegistry {
       region: record?.region ?? "",
       connectedAt: new Date(now).toISOString(),
     });
+    // Authenticated before it was recorded: a tokens reload in between has not seen it yet.
+    if (this.#latestCredentials !== null) {
+      this.#reauthorizeOne(connection, this.#latestCredentials);
+    }
     return {
       text: (data) => void this.#frame(connection, data),
       closed: () => void this.#closed(connection, "disconnected"),
@@ -938,6 +951,39 @@ export class AgentRegistry {
   }
 
   // -- Shutdown ----------------------------------------------------------------------------
+
+  /**
+   * Applies changed credentials (a tokens file reload) to this node's agent connections: one
+   * whose credential was revoked, moved to another tenant or lost the `agent` scope is closed
+   * with 4001 and goes offline; any other keeps going under its new principal. Returns how many
+   * were closed.
+   */
+  reauthorize(reauthorize: Reauthorize): number {
+    this.#latestCredentials = reauthorize;
+    let closed = 0;
+    for (const connection of [...this.#connections.values()]) {
+      if (this.#reauthorizeOne(connection, reauthorize)) closed++;
+    }
+    return closed;
+  }
+
+  /** True when the change closed `connection`. */
+  #reauthorizeOne(connection: Connection, reauthorize: Reauthorize): boolean {
+    const before = connection.principal;
+    const after = reauthorize(before);
+    if (after === before || connection.closed) return false;
+    if (after !== null && after.tenant === before.tenant && after.may.agent) {
+      connection.principal = after;
+      return false;
+    }
+    closeQuietly(
+      connection.socket,
+      after === null ? DISCONNECT.tokenRevoked : DISCONNECT.tokenNarrowed,
+    );
+    void this.#closed(connection, "revoked");
+    this.#parts.onRevoked?.();
+    return true;
+  }
 
   /**
    * Closes every agent connection of this node with 1001 (agents reconnect), after a

@@ -3,6 +3,7 @@ import type { DirectedMessage } from "../hub/bus/bus.ts";
 import { ManualClock } from "../hub/clock.ts";
 import { MemoryPresence } from "../hub/presence/memory.ts";
 import type { Principal } from "../hub/principal.ts";
+import { DISCONNECT } from "../events/codes.ts";
 import type { EventInput } from "../events/envelope.ts";
 import { AgentRegistry, type AgentSettings, type AgentSocket } from "./registry.ts";
 import { MemoryAgentStore } from "./store.ts";
@@ -130,7 +131,7 @@ async function settle(): Promise<void> {
 async function online(registry: AgentRegistry, agentId: string, principal = AGENT) {
   await registry.register(principal, { agentId, platform: "docker" });
   const socket = new FakeSocket();
-  const handlers = await registry.attach("t", agentId, socket);
+  const handlers = await registry.attach(principal, agentId, socket);
   return { socket, handlers };
 }
 
@@ -168,7 +169,7 @@ Deno.test("registry: application pings every pingMs", async () => {
 Deno.test("registry: a second connection with the same agent id replaces the first (4520), no offline", async () => {
   const { registry, types } = cluster();
   const first = await online(registry, "k1");
-  const second = await registry.attach("t", "k1", new FakeSocket());
+  const second = await registry.attach(AGENT, "k1", new FakeSocket());
   assert.equal(first.socket.closeCode, 4520);
   first.handlers.closed();
   await settle();
@@ -177,6 +178,41 @@ Deno.test("registry: a second connection with the same agent id replaces the fir
   second.closed();
   await settle();
   assert.deepEqual(types(), ["agent.online", "agent.online", "agent.offline"]);
+});
+
+Deno.test("registry: reauthorize closes an agent whose credential was revoked or lost the agent scope (4001, offline), keeps the rest", async () => {
+  const { registry, events } = cluster();
+  const revoked = await online(registry, "revoked", { ...AGENT, subject: "agent-a" });
+  const narrowed = await online(registry, "narrowed", { ...AGENT, subject: "agent-b" });
+  const kept = await online(registry, "kept", { ...AGENT, subject: "agent-c" });
+  const renewed = { ...AGENT, subject: "agent-c", credential: "renewed" };
+  const closed = registry.reauthorize((who) => {
+    if (who.subject === "agent-a") return null;
+    if (who.subject === "agent-b") return { ...who, may: { ...who.may, agent: false } };
+    return who === renewed ? who : renewed;
+  });
+  assert.equal(closed, 2);
+  assert.deepEqual(revoked.socket.closed, {
+    code: 4001,
+    reason: DISCONNECT.tokenRevoked.reason,
+  });
+  assert.equal(narrowed.socket.closed?.reason, DISCONNECT.tokenNarrowed.reason);
+  assert.equal(kept.socket.closed, null);
+  await settle();
+  const offline = events.filter((event) => event.type === "agent.offline");
+  assert.deepEqual(offline.map((event) => [event.payload.agentId, event.payload.reason]), [
+    ["revoked", "revoked"],
+    ["narrowed", "revoked"],
+  ]);
+  assert.equal(registry.connectedHere, 1);
+  assert.equal(
+    registry.reauthorize((who) => who === renewed ? who : null),
+    0,
+    "it took the new one",
+  );
+  // Authenticated before that change, recorded after it: the latest change applies on attach.
+  const late = await online(registry, "late", { ...AGENT, subject: "agent-a" });
+  assert.equal(late.socket.closed?.reason, DISCONNECT.tokenRevoked.reason);
 });
 
 Deno.test("registry: manual approval keeps an agent pending until approved; rejected agents are closed and refused", async () => {
@@ -192,7 +228,7 @@ Deno.test("registry: manual approval keeps an agent pending until approved; reje
   assert.match(String(approved.body.apiKey), /^hak_/);
   await registry.admit(AGENT, "k1");
   const socket = new FakeSocket();
-  await registry.attach("t", "k1", socket);
+  await registry.attach(AGENT, "k1", socket);
   await registry.decide("t", "k1", false);
   assert.equal(socket.closeCode, 4521);
   assert.equal((await registry.register(AGENT, { agentId: "k1" })).body.approvalStatus, "rejected");

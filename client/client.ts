@@ -381,7 +381,10 @@ function closeInfo(
   reason: string,
   by: CloseInfo["by"],
 ): Omit<CloseInfo, "reconnect"> {
-  const known = Object.values(DISCONNECT).find((entry) => entry.code === code);
+  // 4001 has several reasons (expired, revoked): the one the hub sent, else the code's first.
+  const entries = Object.values(DISCONNECT);
+  const known = entries.find((entry) => entry.code === code && entry.reason === reason) ??
+    entries.find((entry) => entry.code === code);
   return { code, reason: known?.reason ?? (reason || "connection lost"), by };
 }
 

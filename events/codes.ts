@@ -14,8 +14,9 @@ export interface Disconnect {
 /**
  * Every way the hub closes a connection. 1000-1015 are RFC 6455 codes; 4000-4999 are Herald's
  * own (4000-4499: reconnect is expected to help; 4500-4999: it is not, without a change).
- * Auth closes: 4001 (the credential expired: reconnect with a new token; clients treat it as
- * "refresh the token", like 4500-4999).
+ * Auth closes: 4001 (the credential expired, was revoked, or its tenant or scopes no longer allow
+ * what the connection holds: reconnect with a new token; clients treat it as "refresh the
+ * token", like 4500-4999).
  */
 export const DISCONNECT = {
   shutdown: { code: 1001, reason: "server shutting down", reconnect: true },
@@ -25,6 +26,16 @@ export const DISCONNECT = {
   tokenExpired: {
     code: 4001,
     reason: "token expired; reconnect with a new token",
+    reconnect: true,
+  },
+  tokenRevoked: {
+    code: 4001,
+    reason: "token revoked; reconnect with a new token",
+    reconnect: true,
+  },
+  tokenNarrowed: {
+    code: 4001,
+    reason: "token no longer allows this connection; reconnect with a new token",
     reconnect: true,
   },
   slowConsumer: { code: 4008, reason: "slow consumer", reconnect: true },

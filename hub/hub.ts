@@ -4,14 +4,14 @@
  * @module
  */
 
-import { type Disconnect, LAG_REASONS } from "../events/codes.ts";
+import { DISCONNECT, type Disconnect, LAG_REASONS } from "../events/codes.ts";
 import { type Dialect, dorguNamespace, encodeIn } from "../events/dialects.ts";
 import { encodeEventFrame, type EventInput, type HeraldEvent } from "../events/envelope.ts";
 import type { SubscriptionFilter } from "../events/messages.ts";
 import type { TopicPattern } from "../events/topic.ts";
 import type { Bus, BusReceiver, DirectedMessage } from "./bus/bus.ts";
 import { Client, type ClientLimits, type ClientSubscription } from "./client.ts";
-import type { Principal } from "./principal.ts";
+import { mayHold, type Principal, type Reauthorize } from "./principal.ts";
 import type { Clock } from "./clock.ts";
 import { type EventDraft, type History, parseCursor, type StoredEvent } from "./history/history.ts";
 import { type Acceptance, IdempotencyWindow } from "./idempotency.ts";
@@ -44,6 +44,18 @@ export interface SubscriptionView {
 }
 
 const HERALD_VIEW: SubscriptionView = { dialect: "herald" };
+
+/** True when `who` may hold every subscription `client` has. */
+function holdsAll(client: Client, who: Principal): boolean {
+  for (const { topic, userId, sessionId } of client.subscriptions.values()) {
+    const filter = {
+      ...(userId !== null && { userId }),
+      ...(sessionId !== null && { sessionId }),
+    };
+    if (!mayHold(who, topic, filter)) return false;
+  }
+  return true;
+}
 
 /** Something fed every routed event, in cursor order, on every node. */
 export interface EventConsumer {
@@ -102,6 +114,8 @@ export class Hub implements BusReceiver {
   readonly #resumeDeps: ResumeDeps;
   readonly #quiet: QuietCursors;
   #onMessage: ((from: string, message: DirectedMessage) => void) | null = null;
+  /** The last credential change applied (see `reauthorize`); null until one happens. */
+  #latestCredentials: Reauthorize | null = null;
 
   constructor(options: HubOptions) {
     this.#options = options;
@@ -527,6 +541,52 @@ export class Hub implements BusReceiver {
     } catch {
       return { state: "unavailable" };
     }
+  }
+
+  /**
+   * Applies changed credentials (a tokens file reload) to every connection, in one pass over
+   * the connections and never per event: one whose credential was revoked is closed with 4001
+   * (`token revoked`); one whose credential now names another tenant, or no longer allows one
+   * of its subscriptions, with 4001 (`token no longer allows this connection`); any other takes
+   * the new principal (a narrower `publish:` scope applies from its next publish). Counts the
+   * closes in `herald_revoked_connections_total{transport}` and returns how many there were.
+   */
+  reauthorize(reauthorize: Reauthorize): number {
+    this.#latestCredentials = reauthorize;
+    let closed = 0;
+    for (const client of [...this.#clients]) {
+      if (this.#reauthorizeOne(client, reauthorize)) closed++;
+    }
+    return closed;
+  }
+
+  /**
+   * Applies the latest credential change to a client that just connected and subscribed: it
+   * was authenticated before registering, so a reload in between would have missed it.
+   */
+  recheck(client: Client): void {
+    if (this.#latestCredentials !== null && !client.closed) {
+      this.#reauthorizeOne(client, this.#latestCredentials);
+    }
+  }
+
+  /** True when the change closed `client`. */
+  #reauthorizeOne(client: Client, reauthorize: Reauthorize): boolean {
+    const before = client.principal;
+    const after = reauthorize(before);
+    if (after === before) return false;
+    const disconnect = after === null
+      ? DISCONNECT.tokenRevoked
+      : after.tenant !== before.tenant || !holdsAll(client, after)
+      ? DISCONNECT.tokenNarrowed
+      : null;
+    if (disconnect === null) {
+      client.principal = after!;
+      return false;
+    }
+    client.close(disconnect);
+    this.#options.metrics.revokedConnections.incLabel(client.transportName);
+    return true;
   }
 
   /** Closes every client (shutdown). */

@@ -144,3 +144,48 @@ Deno.test("hub: directed messages reach the handler set with onMessage", async (
   await hub.bus.send(hub.bus.node, { command: "restart" });
   assert.deepEqual(got, [{ from: "node-1", message: { command: "restart" } }]);
 });
+
+Deno.test("hub: reauthorize closes revoked and narrowed connections with 4001, updates the rest, counts by transport", async () => {
+  const { hub, metrics, connect } = await testHub();
+  const revoked = connect();
+  const narrowed = connect();
+  const moved = connect();
+  const kept = connect();
+  const untouched = connect();
+  for (const { client } of [revoked, narrowed, moved, kept, untouched]) {
+    hub.subscribe(client, topic("deploy.*"), {});
+  }
+  hub.subscribe(narrowed.client, topic("app.status"), {});
+  const deployOnly = {
+    ...kept.client.principal,
+    may: { ...kept.client.principal.may, subscribe: ["deploy.*"], publish: false },
+  };
+  const closed = hub.reauthorize((who) => {
+    if (who === revoked.client.principal) return null;
+    if (who === narrowed.client.principal || who === kept.client.principal) return deployOnly;
+    if (who === moved.client.principal) return principal("elsewhere", "test", false);
+    return who;
+  });
+  assert.equal(closed, 3);
+  assert.deepEqual(revoked.transport.closed, {
+    code: 4001,
+    reason: DISCONNECT.tokenRevoked.reason,
+  });
+  assert.deepEqual(narrowed.transport.closed, {
+    code: 4001,
+    reason: DISCONNECT.tokenNarrowed.reason,
+  });
+  assert.equal(moved.transport.closed?.reason, DISCONNECT.tokenNarrowed.reason);
+  assert.equal(kept.transport.closed, null);
+  assert.equal(kept.client.principal, deployOnly, "a connection still allowed takes the new entry");
+  assert.equal(untouched.transport.closed, null);
+  assert.equal(metrics.revokedConnections.get("test"), 3);
+  assert.equal(hub.clientCount, 2);
+  await hub.publish("t", [step("web", 1)]);
+  assert.equal(kept.transport.messages.length, 1, "a kept connection keeps receiving");
+  // Authenticated before the change, registered after it: recheck applies the latest change.
+  const late = hub.connect(new FakeTransport(true), revoked.client.principal, "test");
+  hub.recheck(late);
+  assert.equal(late.closed, true);
+  assert.equal(metrics.revokedConnections.get("test"), 4);
+});

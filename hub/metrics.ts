@@ -198,6 +198,11 @@ export class Metrics {
     "Loads of HERALD_TOKENS_FILE, by outcome (ok, or failed: the previous tokens stayed).",
     "outcome",
   );
+  readonly revokedConnections = new Counter(
+    "herald_revoked_connections_total",
+    "Live connections closed with 4001 because a tokens file reload revoked their token or narrowed it below what they hold, by transport (websocket, sse, agent).",
+    "transport",
+  );
   readonly errorsSent = new Counter(
     "herald_errors_total",
     "Error replies sent to clients and publish requests rejected, by code.",
@@ -265,6 +270,7 @@ export class Metrics {
       this.authRefusals,
       this.limitRefusals,
       this.tokensFileReloads,
+      this.revokedConnections,
     ];
   }
 

@@ -41,6 +41,14 @@ export interface Principal {
   readonly credential?: string;
 }
 
+/**
+ * How a principal stands after the credentials changed (a tokens file reload): the principal its
+ * credential stands for now (the same object when the change did not touch it), or null when the
+ * credential was revoked. The auth seam builds it; the hub and the agent registry apply it to
+ * their live connections.
+ */
+export type Reauthorize = (who: Principal) => Principal | null;
+
 /** The tenant of every principal until tenants have their own credentials. */
 export const DEFAULT_TENANT = "default";
 
@@ -131,6 +139,34 @@ export function patternWithin(requested: TopicPattern, granted: readonly string[
     }
   }
   return false;
+}
+
+/**
+ * True when `who` may hold a subscription to `topic` with the user and session filters
+ * `filter` as they are: the topic lies within its subscribe scopes and {@linkcode userScoped}
+ * leaves the filter unchanged. A credential reload keeps a connection only when this holds for
+ * every subscription it has.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mayHold, principal } from "./principal.ts";
+ * import { parseTopic } from "../events/topic.ts";
+ * const deployOnly = { ...principal("acme", "ci", false).may, subscribe: ["deploy.*"] };
+ * const ci = { ...principal("acme", "ci", false), may: deployOnly };
+ * assert.equal(mayHold(ci, parseTopic("deploy.step")!, {}), true);
+ * assert.equal(mayHold(ci, parseTopic("*")!, {}), false);
+ * assert.equal(mayHold(ci, parseTopic("deploy.*")!, { sessionId: "s1" }), false);
+ * ```
+ */
+export function mayHold(
+  who: Principal,
+  topic: TopicPattern,
+  filter: Pick<SubscriptionFilter, "userId" | "sessionId">,
+): boolean {
+  if (!patternWithin(topic, who.may.subscribe)) return false;
+  const scoped = userScoped(who, filter);
+  return scoped !== null && scoped.userId === filter.userId;
 }
 
 /**

@@ -251,6 +251,9 @@ export class Session {
         return;
       }
       this.client.principal = next;
+      // Verified against the tokens before a reload that may have landed meanwhile.
+      this.#hub.recheck(this.client);
+      if (this.client.closed) return;
       this.#expiry?.arm(next.expiresAt);
       this.client.reply(
         encodeResponse(requestId, undefined, {

@@ -210,7 +210,7 @@ async function connect(request: Request, url: URL, deps: AgentRouteDeps): Promis
   let closed = false;
   socket.onopen = async () => {
     try {
-      const attached = await deps.agents.attach(principal.tenant, agentId, socket);
+      const attached = await deps.agents.attach(principal, agentId, socket);
       handlers = attached;
       for (const data of early.splice(0)) attached.text(data);
       if (closed) attached.closed();

@@ -16,7 +16,7 @@
 
 import type { Clock } from "../hub/clock.ts";
 import type { Metrics } from "../hub/metrics.ts";
-import { DEFAULT_TENANT, type Principal, principal } from "../hub/principal.ts";
+import { DEFAULT_TENANT, type Principal, principal, type Reauthorize } from "../hub/principal.ts";
 import {
   agentKey,
   BEARER_PROTOCOL_PREFIX,
@@ -64,6 +64,12 @@ export interface Authenticator {
   authenticate(request: Request, access: Access): Promise<Authentication>;
   /** Stops watching files and fetching keys (tests build many). */
   close?(): void;
+  /**
+   * Calls `listener` whenever the credentials it accepts change (`token` mode: each good reload
+   * of the tokens file), with how each principal it issued stands now. Absent: they never change
+   * while the hub runs.
+   */
+  onCredentialsChange?(listener: (reauthorize: Reauthorize) => void): void;
 }
 
 const ANONYMOUS = principal(DEFAULT_TENANT, "anonymous", false);
@@ -227,11 +233,11 @@ const CHALLENGE = 'Bearer realm="herald"';
  */
 export class CredentialAuth implements Authenticator {
   readonly #verify: Verify;
-  readonly #close: () => void;
+  readonly #hooks: CredentialHooks;
 
-  constructor(verify: Verify, close: () => void = () => {}) {
+  constructor(verify: Verify, hooks: CredentialHooks = {}) {
     this.#verify = verify;
-    this.#close = close;
+    this.#hooks = hooks;
   }
 
   async authenticate(request: Request, access: Access): Promise<Authentication> {
@@ -262,8 +268,20 @@ export class CredentialAuth implements Authenticator {
   }
 
   close(): void {
-    this.#close();
+    this.#hooks.close?.();
   }
+
+  onCredentialsChange(listener: (reauthorize: Reauthorize) => void): void {
+    this.#hooks.onChange?.(listener);
+  }
+}
+
+/** What a {@linkcode CredentialAuth} does beyond verifying: its source's lifecycle. */
+export interface CredentialHooks {
+  /** Stops watching the source. */
+  readonly close?: () => void;
+  /** Registers the listener of credential changes (see `Authenticator.onCredentialsChange`). */
+  readonly onChange?: (listener: (reauthorize: Reauthorize) => void) => void;
 }
 
 function refused(code: Refusal["code"], message: string): Authentication {
@@ -308,7 +326,7 @@ export async function createAuthenticator(
       file.watch();
       return new CredentialAuth(
         (token) => file.lookup(token) ?? "the token presented is not valid",
-        () => file.close(),
+        { close: () => file.close(), onChange: (listener) => file.onChange(listener) },
       );
     }
     case "jwt": {

@@ -3,12 +3,14 @@
  * `{"tokens":[{"token":"…","tenant":"acme","name":"acme-ci","scopes":["publish:deploy.*"]}]}`.
  * Only SHA-256 hashes of the tokens are kept in memory, and a presented token is looked up by its
  * hash, so no comparison depends on the secret's bytes. The file is reloaded on SIGHUP and when
- * it changes; a bad file keeps the tokens loaded before and logs why (never a token).
+ * it changes; a bad file keeps the tokens loaded before and logs why (never a token). After a
+ * good reload its listener learns how each principal it handed out stands now, so live
+ * connections of a removed token can be cut.
  * @module
  */
 
 import { createHash } from "node:crypto";
-import type { Principal } from "../../hub/principal.ts";
+import type { Principal, Reauthorize } from "../../hub/principal.ts";
 import { logger } from "../log.ts";
 import { grantsOf, isTenantName } from "./scopes.ts";
 
@@ -100,6 +102,12 @@ export class TokensFile {
   #debounce: ReturnType<typeof setTimeout> | undefined;
   #reloads: Promise<boolean> = Promise.resolve(true);
   readonly #onReload: (ok: boolean) => void;
+  /**
+   * The hash of the token behind every principal this file handed out, from any load: a live
+   * connection holds its principal, never its token, and is found again through it.
+   */
+  readonly #hashes = new WeakMap<Principal, string>();
+  #onChange: ((reauthorize: Reauthorize) => void) | null = null;
 
   /** `onReload` hears the outcome of every load (for `/metrics`). */
   constructor(path: string, maxBytes: number, onReload: (ok: boolean) => void = () => {}) {
@@ -112,6 +120,21 @@ export class TokensFile {
   lookup(token: string): Principal | undefined {
     return this.#table.get(hashToken(token));
   }
+
+  /**
+   * Calls `listener` after every reload that replaced the table, with how each principal this
+   * file handed out stands now: the current entry of its token, or null once it is gone. A
+   * principal from elsewhere (an agent key) stands as it is.
+   */
+  onChange(listener: (reauthorize: Reauthorize) => void): void {
+    this.#onChange = listener;
+  }
+
+  readonly #reauthorize: Reauthorize = (who) => {
+    const hash = this.#hashes.get(who);
+    if (hash === undefined) return who;
+    return this.#table.get(hash) ?? null;
+  };
 
   /** How many tokens are loaded. */
   get size(): number {
@@ -131,10 +154,26 @@ export class TokensFile {
       this.#onReload(false);
       return false;
     }
-    this.#table = problem;
+    this.#table = this.#keepUnchanged(problem);
+    for (const [hash, principal] of this.#table) this.#hashes.set(principal, hash);
     this.#onReload(true);
     log.info("Loaded {count} tokens from {path}", { count: problem.size, path: this.path });
+    this.#onChange?.(this.#reauthorize);
     return true;
+  }
+
+  /**
+   * `next` with the principal of each entry that did not change taken from the current table,
+   * so a reload that leaves a token alone leaves its connections alone (same object: no recheck).
+   */
+  #keepUnchanged(next: TokenTable): TokenTable {
+    const kept = new Map<string, Principal>();
+    for (const [hash, principal] of next) {
+      const current = this.#table.get(hash);
+      const same = current !== undefined && JSON.stringify(current) === JSON.stringify(principal);
+      kept.set(hash, same ? current : principal);
+    }
+    return kept;
   }
 
   async #read(): Promise<TokenTable | string> {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import type { Reauthorize } from "../../hub/principal.ts";
 import { hashToken, parseTokensFile, TokensFile } from "./tokens_file.ts";
 
 const GOOD = { token: "s3cr3t-at-least-16-chars", tenant: "acme", name: "dash", scopes: ["agent"] };
@@ -66,6 +67,43 @@ Deno.test("tokens file: a file past the size limit, unreadable or invalid keeps 
     assert.equal(file.lookup("s3cr3t-at-least-16-charsX"), undefined);
     assert.deepEqual(outcomes, [true, false, false, false]);
     assert.equal(hashToken(GOOD.token).length, 64);
+  } finally {
+    file.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tokens file: after a good reload the listener maps each handed-out principal to its token's entry now, or null once removed", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/tokens.json`;
+  const other = { ...GOOD, token: "another-token-0123456789", name: "other" };
+  const file = new TokensFile(path, 1024);
+  const heard: Reauthorize[] = [];
+  file.onChange((reauthorize) => heard.push(reauthorize));
+  try {
+    await Deno.writeTextFile(path, JSON.stringify({ tokens: [GOOD, other] }));
+    assert.equal(await file.reload(), true);
+    const good = file.lookup(GOOD.token)!;
+    const kept = file.lookup(other.token)!;
+    await Deno.writeTextFile(path, JSON.stringify({ tokens: [other, GOOD] }));
+    assert.equal(await file.reload(), true);
+    assert.equal(heard.at(-1)!(good), good, "an entry that did not change stands as it was");
+    // The same name under a new token is another credential: the old one is still revoked.
+    const renamed = { ...GOOD, token: "rotated-token-0123456789" };
+    await Deno.writeTextFile(path, JSON.stringify({ tokens: [renamed, { ...other, scopes: [] }] }));
+    assert.equal(await file.reload(), true);
+    await Deno.writeTextFile(path, "{ not json");
+    assert.equal(await file.reload(), false);
+    assert.equal(heard.length, 3, "a failed reload changes nothing and is not heard");
+    const now = heard.at(-1)!;
+    assert.equal(now(good), null);
+    assert.deepEqual(
+      now(kept)?.may.agent,
+      false,
+      "the entry of a token still present, as it is now",
+    );
+    const foreign = { ...good, subject: "agent" };
+    assert.equal(now(foreign), foreign, "a principal the file did not hand out stands");
   } finally {
     file.close();
     await Deno.remove(dir, { recursive: true });

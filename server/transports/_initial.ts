@@ -113,6 +113,8 @@ export function subscribeInitial(hub: Hub, client: Client, initial: InitialSubsc
       view,
     );
   }
+  // Authenticated before it registered: a tokens reload in between has not seen it yet.
+  hub.recheck(client);
 }
 
 /**
