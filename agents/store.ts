@@ -99,7 +99,7 @@ export interface CommandRecord {
  * Why a command was `agent_lost`: its agent's connection ended (`disconnected`, `stale`,
  * `rejected`; the same words as `agent.offline`), or the node holding it died (`node_lost`).
  */
-export const LOST_REASONS = ["disconnected", "stale", "rejected", "node_lost"] as const;
+export const LOST_REASONS = ["disconnected", "stale", "rejected", "revoked", "node_lost"] as const;
 
 /** One of {@linkcode LOST_REASONS}. */
 export type LostReason = typeof LOST_REASONS[number];

@@ -47,7 +47,7 @@ const HERALD_VIEW: SubscriptionView = { dialect: "herald" };
 
 /** True when `who` may hold every subscription `client` has. */
 function holdsAll(client: Client, who: Principal): boolean {
-  for (const { topic, userId, sessionId } of client.subscriptions.values()) {
+  for (const { topic, filters: { userId, sessionId } } of client.subscriptions.values()) {
     const filter = {
       ...(userId !== null && { userId }),
       ...(sessionId !== null && { sessionId }),
