@@ -6,7 +6,7 @@
  * @module
  */
 
-import { upgradeWebSocket } from "./node_http.ts";
+import { onSocketEnd, upgradeWebSocket } from "./node_http.ts";
 import { type AgentRegistry, checkAgentId, mayControl } from "../agents/registry.ts";
 import { DISCONNECT } from "../events/codes.ts";
 import type { Principal } from "../hub/principal.ts";
@@ -243,8 +243,7 @@ async function connect(request: Request, url: URL, deps: AgentRouteDeps): Promis
     release();
     handlers?.closed();
   };
-  socket.onclose = end;
-  socket.onerror = end;
+  onSocketEnd(socket, end);
   return response;
 }
 

@@ -69,6 +69,27 @@ export function upgradeWebSocket(
   return upgraded;
 }
 
+/**
+ * Runs `ended` once when `socket` closes or fails, then takes every handler off the socket. A
+ * connection that ends abruptly (reset, invalid UTF-8) stays reachable from the runtime's
+ * heartbeat timer until that timer next fires (up to `HERALD_PING_INTERVAL`); detached, it no
+ * longer keeps what its handlers reach (session, client, queue) alive with it.
+ */
+export function onSocketEnd(socket: WebSocket, ended: () => void): void {
+  let done = false;
+  const end = () => {
+    if (done) return;
+    done = true;
+    socket.onopen = null;
+    socket.onmessage = null;
+    socket.onclose = null;
+    socket.onerror = null;
+    ended();
+  };
+  socket.onclose = end;
+  socket.onerror = end;
+}
+
 /** The native TCP handle behind a node socket. */
 interface NodeHandle {
   close(): void;

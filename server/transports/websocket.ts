@@ -4,7 +4,7 @@
  * @module
  */
 
-import { upgradeWebSocket } from "../node_http.ts";
+import { onSocketEnd, upgradeWebSocket } from "../node_http.ts";
 import { DISCONNECT } from "../../events/codes.ts";
 import type { Clock } from "../../hub/clock.ts";
 import type { Hub } from "../../hub/hub.ts";
@@ -185,15 +185,12 @@ export async function handleWebSocket(request: Request, deps: WebSocketDeps): Pr
       log.error("Failed to handle a message: {error}", { error });
     }
   };
-  socket.onclose = () => {
+  onSocketEnd(socket, () => {
     release();
     session?.close();
     session?.client.transportClosed();
-  };
-  socket.onerror = () => {
-    release();
-    session?.close();
-    session?.client.transportClosed();
-  };
+    session = null;
+    pending = null;
+  });
   return response;
 }
