@@ -6,7 +6,9 @@
  * tenants; `<prefix>:agent-command:<t>:<commandId>` hash with fields `command`, `acked`,
  * `outcome`, expiring `commandTtlMs` after creation; `<prefix>:agent-commands-held:<node>`
  * sorted set of the commands without an outcome that node holds (member `<t>:<commandId>`,
- * score the record's expiry) and `<prefix>:agent-command-holders` set of those nodes.
+ * score the record's expiry) and `<prefix>:agent-command-holders` set of those nodes;
+ * `<prefix>:agent-commands-accepted:<node>` and `<prefix>:agent-command-origins` the same for
+ * the node that accepted each command.
  * `clearLive` is a compare-and-delete script and `finishCommand` a script around `HSETNX`, so
  * exactly one node wins each.
  * @module
@@ -16,12 +18,13 @@ import { createClient } from "redis";
 import type {
   AgentRecord,
   AgentStore,
+  CommandNodeRole,
   CommandOutcome,
   CommandRecord,
   CommandRef,
   LiveAgent,
 } from "./store.ts";
-import { withProgress } from "./store.ts";
+import { COMMAND_NODE_ROLES, withProgress } from "./store.ts";
 
 type Client = ReturnType<typeof createClient>;
 
@@ -32,15 +35,19 @@ if not current then return 0 end
 if cjson.decode(current).connection ~= ARGV[2] then return 0 end
 return redis.call('HDEL', KEYS[1], ARGV[1])`;
 
-/** Sets the outcome of a command that exists and has none, and drops it from its holder's set. */
+/**
+ * Sets the outcome of a command that exists and has none, and drops it from its holder's and
+ * its origin's sets.
+ */
 const FINISH_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HSETNX', KEYS[1], 'outcome', ARGV[1]) == 0 then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
 return 1`;
 
-/** Forgets a node in the holders set once its held set is gone (empty), atomically. */
-const FORGET_HOLDER_SCRIPT = `
+/** Forgets a node in a role's node set once its command set is gone (empty), atomically. */
+const FORGET_NODE_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
 return 0`;
 
@@ -73,12 +80,16 @@ export class RedisAgentStore implements AgentStore {
     return `${this.#key("agent-command", tenant)}:${commandId}`;
   }
 
-  #heldKey(node: string): string {
-    return `${this.#options.prefix}:agent-commands-held:${node}`;
+  /** The sorted set of the commands without an outcome whose `role` is `node`. */
+  #unfinishedKey(role: CommandNodeRole, node: string): string {
+    const kind = role === "holder" ? "agent-commands-held" : "agent-commands-accepted";
+    return `${this.#options.prefix}:${kind}:${node}`;
   }
 
-  get #holdersKey(): string {
-    return `${this.#options.prefix}:agent-command-holders`;
+  /** The set of the nodes with such commands in `role`. */
+  #nodesKey(role: CommandNodeRole): string {
+    const kind = role === "holder" ? "agent-command-holders" : "agent-command-origins";
+    return `${this.#options.prefix}:${kind}`;
   }
 
   async start(): Promise<void> {
@@ -132,16 +143,18 @@ export class RedisAgentStore implements AgentStore {
 
   async putCommand(command: CommandRecord): Promise<void> {
     const key = this.#commandKey(command.tenant, command.commandId);
-    const held = this.#heldKey(command.holder);
     const expiry = command.createdAt + this.#options.commandTtlMs;
-    await this.#client.multi()
+    const multi = this.#client.multi()
       .hSet(key, "command", JSON.stringify(command))
-      .pExpire(key, this.#options.commandTtlMs)
-      .zAdd(held, { score: expiry, value: heldMember(command) })
-      // Commands whose record expired without an outcome (their origin died too).
-      .zRemRangeByScore(held, "-inf", command.createdAt)
-      .sAdd(this.#holdersKey, command.holder)
-      .exec();
+      .pExpire(key, this.#options.commandTtlMs);
+    for (const role of COMMAND_NODE_ROLES) {
+      const unfinished = this.#unfinishedKey(role, command[role]);
+      multi.zAdd(unfinished, { score: expiry, value: indexMember(command) })
+        // Commands whose record expired without an outcome.
+        .zRemRangeByScore(unfinished, "-inf", command.createdAt)
+        .sAdd(this.#nodesKey(role), command[role]);
+    }
+    await multi.exec();
   }
 
   async getCommand(tenant: string, commandId: string): Promise<CommandRecord | null> {
@@ -170,28 +183,32 @@ export class RedisAgentStore implements AgentStore {
     if (typeof text !== "string") return false;
     const command = JSON.parse(text) as CommandRecord;
     const finished = await this.#client.eval(FINISH_SCRIPT, {
-      keys: [key, this.#heldKey(command.holder)],
-      arguments: [JSON.stringify(outcome), heldMember(command)],
+      keys: [
+        key,
+        this.#unfinishedKey("holder", command.holder),
+        this.#unfinishedKey("origin", command.origin),
+      ],
+      arguments: [JSON.stringify(outcome), indexMember(command)],
     });
     return finished === 1;
   }
 
-  async commandHolders(): Promise<string[]> {
-    return await this.#client.sMembers(this.#holdersKey);
+  async commandNodes(role: CommandNodeRole): Promise<string[]> {
+    return await this.#client.sMembers(this.#nodesKey(role));
   }
 
-  async heldCommands(node: string): Promise<CommandRef[]> {
-    const held = this.#heldKey(node);
-    const members = await this.#client.zRange(held, 0, -1);
-    const refs = members.map(parseHeldMember);
+  async unfinishedCommands(role: CommandNodeRole, node: string): Promise<CommandRef[]> {
+    const unfinished = this.#unfinishedKey(role, node);
+    const members = await this.#client.zRange(unfinished, 0, -1);
+    const refs = members.map(parseIndexMember);
     const exists = refs.length === 0 ? [] : await Promise.all(
       refs.map((ref) => this.#client.exists(this.#commandKey(ref.tenant, ref.commandId))),
     );
     const gone = members.filter((_, index) => exists[index] !== 1);
-    if (gone.length > 0) await this.#client.zRem(held, gone);
+    if (gone.length > 0) await this.#client.zRem(unfinished, gone);
     if (gone.length === members.length) {
-      await this.#client.eval(FORGET_HOLDER_SCRIPT, {
-        keys: [held, this.#holdersKey],
+      await this.#client.eval(FORGET_NODE_SCRIPT, {
+        keys: [unfinished, this.#nodesKey(role)],
         arguments: [node],
       });
     }
@@ -204,12 +221,12 @@ export class RedisAgentStore implements AgentStore {
   }
 }
 
-/** A command in its holder's set: `<tenant length>:<tenant>:<commandId>`. */
-function heldMember(command: CommandRef): string {
+/** A command in its holder's and origin's sets: `<tenant length>:<tenant>:<commandId>`. */
+function indexMember(command: CommandRef): string {
   return `${command.tenant.length}:${command.tenant}:${command.commandId}`;
 }
 
-function parseHeldMember(member: string): CommandRef {
+function parseIndexMember(member: string): CommandRef {
   const colon = member.indexOf(":");
   const length = Number(member.slice(0, colon));
   const tenant = member.slice(colon + 1, colon + 1 + length);

@@ -7,7 +7,8 @@
  * alive); sockets live on the node that accepted them. A command goes to the holding node as a
  * directed bus message; the node that learns a command's outcome stores it (first outcome wins)
  * and tells the node that accepted the command, which answers whoever waits. When a node dies,
- * the first survivor to notice reports the commands it held `agent_lost` (reason `node_lost`).
+ * the first survivor to notice reports the commands it held `agent_lost` (reason `node_lost`)
+ * and, past their deadline, the commands it accepted `timed_out`.
  *
  * Transitions are events in the agent's tenant: `agent.online`, `agent.offline`, `agent.stale`,
  * `agent.command.{sent,acked,completed,failed,timed_out,agent_lost}`; `status` frames from agents
@@ -37,6 +38,7 @@ import {
   type AgentRecord,
   type AgentStore,
   type ApprovalStatus,
+  type CommandNodeRole,
   type CommandOutcome,
   type CommandRecord,
   FINAL_STATUSES,
@@ -830,8 +832,9 @@ export class AgentRegistry {
   /**
    * One round of the periodic check: closes this node's stale agents, times out this node's
    * commands, and reports offline the agents of nodes that died (whichever node clears them
-   * first publishes `agent.offline`) and the commands they held `agent_lost` (whichever node
-   * finishes each first). Exported for tests with a manual clock.
+   * first publishes `agent.offline`), the commands they held `agent_lost` and the commands they
+   * accepted, past their deadline, `timed_out` (whichever node finishes each first). Exported
+   * for tests with a manual clock.
    */
   async check(): Promise<void> {
     if (this.#checking) return;
@@ -873,16 +876,12 @@ export class AgentRegistry {
           this.#settled(pending.tenant, commandId);
           continue;
         }
-        for (const connection of this.#connections.values()) connection.inFlight.delete(commandId);
-        await this.#finish(pending.tenant, command.agentId, commandId, {
-          status: "timed_out",
-          at: now,
-          error: `no outcome within ${this.#parts.settings.commandTimeoutMs} ms`,
-        });
+        await this.#timeOut(command, now);
         this.#settled(pending.tenant, commandId);
       }
       await this.#sweepDeadNodes();
       await this.#loseCommandsOfDeadNodes(now);
+      await this.#timeOutCommandsOfDeadOrigins(now);
     } catch (error) {
       log.warn("The agent check failed: {error}", {
         error: error instanceof Error ? error.message : String(error),
@@ -923,31 +922,77 @@ export class AgentRegistry {
    * however many nodes sweep.
    */
   async #loseCommandsOfDeadNodes(now: number): Promise<void> {
-    const holders = (await this.#parts.store.commandHolders())
-      .filter((node) => node !== this.#parts.node);
-    if (holders.length === 0) return;
-    const live = await this.#parts.presence.liveNodes(holders);
-    for (const node of holders) {
-      if (live.has(node)) continue;
-      let lost = 0;
-      for (const { tenant, commandId } of await this.#parts.store.heldCommands(node)) {
-        const command = await this.#parts.store.getCommand(tenant, commandId);
-        if (command === null || FINAL_STATUSES.has(command.status)) continue;
-        const first = await this.#finish(tenant, command.agentId, commandId, {
+    const lost = await this.#settleCommandsOfDeadNodes(
+      "holder",
+      (command) =>
+        this.#finish(command.tenant, command.agentId, command.commandId, {
           status: "agent_lost",
           at: now,
           error: "the node holding the agent's connection stopped answering",
           reason: "node_lost",
-        });
-        if (first) lost++;
-      }
-      if (lost > 0) {
-        log.info("{count} commands in flight on node {node} are agent_lost: it stopped answering", {
-          count: lost,
-          node,
-        });
-      }
+        }),
+    );
+    for (const [node, count] of lost) {
+      log.info("{count} commands in flight on node {node} are agent_lost: it stopped answering", {
+        count,
+        node,
+      });
     }
+  }
+
+  /**
+   * The commands accepted by nodes that died are `timed_out` once their deadline passes, by
+   * whichever surviving node finishes each first: their origin is no longer there to do it.
+   */
+  async #timeOutCommandsOfDeadOrigins(now: number): Promise<void> {
+    const timedOut = await this.#settleCommandsOfDeadNodes(
+      "origin",
+      (command) => now <= command.deadline ? Promise.resolve(false) : this.#timeOut(command, now),
+    );
+    for (const [node, count] of timedOut) {
+      log.info("{count} commands accepted by node {node} timed out: it stopped answering", {
+        count,
+        node,
+      });
+    }
+  }
+
+  /**
+   * Applies `settle` to each command without an outcome whose `role` is a node that died (not
+   * this one); answers, by node, how many `settle` finished first.
+   */
+  async #settleCommandsOfDeadNodes(
+    role: CommandNodeRole,
+    settle: (command: CommandRecord) => Promise<boolean>,
+  ): Promise<Map<string, number>> {
+    const settled = new Map<string, number>();
+    const nodes = (await this.#parts.store.commandNodes(role))
+      .filter((node) => node !== this.#parts.node);
+    if (nodes.length === 0) return settled;
+    const live = await this.#parts.presence.liveNodes(nodes);
+    for (const node of nodes) {
+      if (live.has(node)) continue;
+      let count = 0;
+      for (const { tenant, commandId } of await this.#parts.store.unfinishedCommands(role, node)) {
+        const command = await this.#parts.store.getCommand(tenant, commandId);
+        if (command === null || FINAL_STATUSES.has(command.status)) continue;
+        if (await settle(command)) count++;
+      }
+      if (count > 0) settled.set(node, count);
+    }
+    return settled;
+  }
+
+  /** Times a command out (true when that was its first outcome). */
+  #timeOut(command: CommandRecord, now: number): Promise<boolean> {
+    for (const connection of this.#connections.values()) {
+      connection.inFlight.delete(command.commandId);
+    }
+    return this.#finish(command.tenant, command.agentId, command.commandId, {
+      status: "timed_out",
+      at: now,
+      error: `no outcome within ${this.#parts.settings.commandTimeoutMs} ms`,
+    });
   }
 
   // -- Shutdown ----------------------------------------------------------------------------

@@ -372,13 +372,45 @@ Deno.test("registry: the commands a dead node held are agent_lost (node_lost) on
   const lostEvents = events.filter((event) => event.type === "agent.command.agent_lost");
   assert.equal(lostEvents.length, 1, "exactly one agent.command.agent_lost");
   assert.equal(lostEvents[0]!.payload.reason, "node_lost");
-  assert.deepEqual(await store.heldCommands("n1"), []);
-  assert.deepEqual(await store.commandHolders(), [], "n1 is forgotten once it holds nothing");
+  assert.deepEqual(await store.unfinishedCommands("holder", "n1"), []);
+  assert.deepEqual(await store.commandNodes("holder"), [], "n1 is forgotten once it holds nothing");
   // The agent's outcome arriving late (say on a reconnection) is ignored: the first one won.
   handlers.text(JSON.stringify({ type: "complete", payload: { commandId: sent.commandId } }));
   await settle();
   assert.equal((await origin.commandStatus("t", "k1", sent.commandId)).status, "agent_lost");
   assert.ok(!events.some((event) => event.type === "agent.command.completed"));
+});
+
+Deno.test("registry: the commands a dead node accepted are timed_out past their deadline by the survivors, once", async () => {
+  // Shorter than staleMs: the silent agent stays connected past the deadline.
+  const commandTimeoutMs = 10_000;
+  const { clock, registries, presence, events, store } = cluster({ commandTimeoutMs }, [
+    "n1",
+    "n2",
+    "n3",
+  ]);
+  const holder = registries.get("n1")!;
+  const origin = registries.get("n2")!;
+  const { socket } = await online(holder, "k1");
+  const sent = await origin.command(OPERATOR, "k1", { action: "start_session" });
+  await settle();
+  assert.equal(socket.commands().length, 1, "the agent on n1 got the command");
+  await presence.kill("n2", "t");
+  // Dead origin, deadline not passed: nothing yet.
+  await Promise.all([holder.check(), registries.get("n3")!.check()]);
+  assert.equal((await holder.commandStatus("t", "k1", sent.commandId)).status, "sent");
+  await clock.advance(commandTimeoutMs + 1);
+  await Promise.all([holder.check(), registries.get("n3")!.check()]);
+  await holder.check();
+  const timedOut = await holder.commandStatus("t", "k1", sent.commandId);
+  assert.equal(timedOut.status, "timed_out");
+  assert.equal(timedOut.finishedAt, clock.now());
+  const timedOutEvents = events.filter((event) => event.type === "agent.command.timed_out");
+  assert.equal(timedOutEvents.length, 1, "exactly one agent.command.timed_out");
+  assert.equal(timedOutEvents[0]!.payload.commandId, sent.commandId);
+  assert.deepEqual(await store.unfinishedCommands("origin", "n2"), []);
+  assert.deepEqual(await store.commandNodes("origin"), [], "n2 is forgotten once it has none");
+  assert.deepEqual(await store.unfinishedCommands("holder", "n1"), [], "nor does its holder");
 });
 
 Deno.test("registry: drain closes agents with 1001, after a shutdown frame only when asked", async () => {

@@ -12,11 +12,12 @@
  * - Commands: `putCommand` stores one, `ackCommand` marks it acknowledged, `finishCommand`
  *   sets its outcome and answers true for the first outcome only (complete, failed, timed out
  *   or lost: whichever comes first wins, on any node).
- * - Each command without an outcome is indexed under its `holder` (the node it was sent to), so
- *   that when a node dies another can find what it held: `commandHolders` lists the nodes with
- *   such commands, `heldCommands(node)` the commands (and forgets a node that holds none).
- *   `finishCommand` removes a command from the index; the index forgets commands whose record
- *   was forgotten.
+ * - Each command without an outcome is indexed under its `holder` (the node it was sent to) and
+ *   its `origin` (the node that accepted it), so that when a node dies another can find what it
+ *   held or was to time out: `commandNodes(role)` lists the nodes with such commands in that
+ *   role, `unfinishedCommands(role, node)` the commands (and forgets a node that has none).
+ *   `finishCommand` removes a command from both indexes; they forget commands whose record was
+ *   forgotten.
  * - Failure: calls reject when the store is unreachable; callers answer 503.
  * @module
  */
@@ -79,7 +80,10 @@ export interface CommandRecord {
   readonly agentId: string;
   readonly action: string;
   readonly payload: JsonObject;
-  /** The node that accepted the command: it times it out and answers waiters. */
+  /**
+   * The node that accepted the command: it times it out and answers waiters (should it die,
+   * the surviving nodes time it out).
+   */
   readonly origin: string;
   /** The node holding the agent's connection when the command was sent: it delivers it. */
   readonly holder: string;
@@ -103,6 +107,12 @@ export const LOST_REASONS = ["disconnected", "stale", "rejected", "revoked", "no
 
 /** One of {@linkcode LOST_REASONS}. */
 export type LostReason = typeof LOST_REASONS[number];
+
+/** The nodes a command without an outcome is indexed under: see {@linkcode CommandRecord}. */
+export type CommandNodeRole = "holder" | "origin";
+
+/** Both roles. */
+export const COMMAND_NODE_ROLES: readonly CommandNodeRole[] = ["holder", "origin"];
 
 /** A command named by its tenant and id. */
 export interface CommandRef {
@@ -138,10 +148,10 @@ export interface AgentStore {
   getCommand(tenant: string, commandId: string): Promise<CommandRecord | null>;
   ackCommand(tenant: string, commandId: string, at: number): Promise<void>;
   finishCommand(tenant: string, commandId: string, outcome: CommandOutcome): Promise<boolean>;
-  /** The nodes holding commands without an outcome. */
-  commandHolders(): Promise<string[]>;
-  /** The commands without an outcome `node` holds; forgets `node` when it holds none. */
-  heldCommands(node: string): Promise<CommandRef[]>;
+  /** The nodes that are `role` of commands without an outcome. */
+  commandNodes(role: CommandNodeRole): Promise<string[]>;
+  /** The commands without an outcome `node` is `role` of; forgets `node` when there are none. */
+  unfinishedCommands(role: CommandNodeRole, node: string): Promise<CommandRef[]>;
   close(): Promise<void>;
 }
 
@@ -200,8 +210,11 @@ export class MemoryAgentStore implements AgentStore {
     string,
     { command: CommandRecord; ackedAt: number | null; outcome: CommandOutcome | null }
   >();
-  /** The commands without an outcome, by holder, then by key. */
-  readonly #held = new Map<string, Map<string, CommandRef>>();
+  /** The commands without an outcome, by role, then by node, then by key. */
+  readonly #unfinished: Record<CommandNodeRole, Map<string, Map<string, CommandRef>>> = {
+    holder: new Map(),
+    origin: new Map(),
+  };
 
   constructor(maxCommands: number) {
     this.#maxCommands = maxCommands;
@@ -251,11 +264,13 @@ export class MemoryAgentStore implements AgentStore {
   putCommand(command: CommandRecord): Promise<void> {
     const key = commandKey(command.tenant, command.commandId);
     this.#commands.set(key, { command, ackedAt: null, outcome: null });
-    innerMap(this.#held, command.holder).set(key, command);
+    for (const role of COMMAND_NODE_ROLES) {
+      innerMap(this.#unfinished[role], command[role]).set(key, command);
+    }
     for (const [oldest, entry] of this.#commands) {
       if (this.#commands.size <= this.#maxCommands) break;
       this.#commands.delete(oldest);
-      this.#held.get(entry.command.holder)?.delete(oldest);
+      this.#forgetUnfinished(entry.command, oldest);
     }
     return Promise.resolve();
   }
@@ -276,18 +291,23 @@ export class MemoryAgentStore implements AgentStore {
     const entry = this.#commands.get(commandKey(tenant, commandId));
     if (entry === undefined || entry.outcome !== null) return Promise.resolve(false);
     entry.outcome = outcome;
-    this.#held.get(entry.command.holder)?.delete(commandKey(tenant, commandId));
+    this.#forgetUnfinished(entry.command, commandKey(tenant, commandId));
     return Promise.resolve(true);
   }
 
-  commandHolders(): Promise<string[]> {
-    return Promise.resolve([...this.#held.keys()]);
+  #forgetUnfinished(command: CommandRecord, key: string): void {
+    for (const role of COMMAND_NODE_ROLES) this.#unfinished[role].get(command[role])?.delete(key);
   }
 
-  heldCommands(node: string): Promise<CommandRef[]> {
-    const held = this.#held.get(node);
-    if (held?.size === 0) this.#held.delete(node);
-    return Promise.resolve([...(held?.values() ?? [])].map(({ tenant, commandId }) => ({
+  commandNodes(role: CommandNodeRole): Promise<string[]> {
+    return Promise.resolve([...this.#unfinished[role].keys()]);
+  }
+
+  unfinishedCommands(role: CommandNodeRole, node: string): Promise<CommandRef[]> {
+    const byNode = this.#unfinished[role];
+    const commands = byNode.get(node);
+    if (commands?.size === 0) byNode.delete(node);
+    return Promise.resolve([...(commands?.values() ?? [])].map(({ tenant, commandId }) => ({
       tenant,
       commandId,
     })));

@@ -326,6 +326,33 @@ export function encodeError(error: MessageError): string {
 }
 
 /**
+ * Encodes the warning that the connection's credential expires soon: a `token_expiring` error
+ * with no `requestId` and, beside the code and message, the instant of expiry (ISO 8601).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeTokenExpiring } from "./messages.ts";
+ * const frame = encodeTokenExpiring(Date.UTC(2026, 11, 3, 9), "reconnect with a new token");
+ * assert.deepEqual(JSON.parse(frame).payload, {
+ *   code: "token_expiring",
+ *   message: "reconnect with a new token",
+ *   expiresAt: "2026-12-03T09:00:00.000Z",
+ * });
+ * ```
+ */
+export function encodeTokenExpiring(expiresAt: number, message: string): string {
+  return JSON.stringify({
+    type: "error",
+    payload: {
+      code: ERROR_CODES.tokenExpiring,
+      message,
+      expiresAt: new Date(expiresAt).toISOString(),
+    },
+  });
+}
+
+/**
  * Encodes the notice that precedes the next event after events were dropped for this client.
  *
  * @example

@@ -1,12 +1,13 @@
 /**
- * Expiry of a live connection's credential: a `token_expiring` error frame
- * `HERALD_EXPIRY_WARNING_SECONDS` before, and a close with 4001 at expiry, unless the connection
- * presents a new credential first (WebSocket `refresh`), which re-arms the watch.
+ * Expiry of a live connection's credential: one `token_expiring` warning
+ * `HERALD_EXPIRY_WARNING_SECONDS` before (at once when the connection starts inside that window),
+ * and a close with 4001 at expiry, unless the connection presents a new credential first
+ * (WebSocket `refresh`), which re-arms the watch.
  * @module
  */
 
-import { DISCONNECT, ERROR_CODES } from "../events/codes.ts";
-import { encodeError } from "../events/messages.ts";
+import { DISCONNECT } from "../events/codes.ts";
+import { encodeTokenExpiring } from "../events/messages.ts";
 import type { Client } from "./client.ts";
 import type { Clock } from "./clock.ts";
 
@@ -15,13 +16,28 @@ export type Schedule = (run: () => void, ms: number) => () => void;
 
 /** Real timers. */
 export const timerSchedule: Schedule = (run, ms) => {
-  // setTimeout takes at most 2^31-1 ms; a later expiry re-arms from the first wake.
+  // setTimeout takes at most 2^31-1 ms; a later deadline re-checks from the first wake.
   const id = setTimeout(run, Math.min(ms, 2 ** 31 - 1));
   return () => clearTimeout(id);
 };
 
 /**
- * Watches one connection's credential expiry.
+ * How a transport delivers the warning: the message type its adapter sees (an SSE event name)
+ * and the advice that ends the message, since only a WebSocket can `refresh` in place.
+ */
+export interface ExpiryWarning {
+  readonly type: string;
+  readonly advice: string;
+}
+
+/** The WebSocket warning: an `error` frame; the client may `refresh`. */
+export const REFRESH_WARNING: ExpiryWarning = {
+  type: "error",
+  advice: 'send {"type":"refresh","token":"..."} or reconnect with a new one',
+};
+
+/**
+ * Watches one connection's credential expiry. A `warningMs` of 0 sends no warning.
  *
  * @example
  * ```ts
@@ -46,14 +62,19 @@ export class ExpiryWatch {
   readonly #client: Client;
   readonly #clock: Clock;
   readonly #warningMs: number;
+  readonly #warning: ExpiryWarning;
   readonly #schedule: Schedule;
   #cancel: () => void = () => {};
   #expiresAt: number | null = null;
 
-  constructor(client: Client, deps: { clock: Clock; warningMs: number; schedule?: Schedule }) {
+  constructor(
+    client: Client,
+    deps: { clock: Clock; warningMs: number; warning?: ExpiryWarning; schedule?: Schedule },
+  ) {
     this.#client = client;
     this.#clock = deps.clock;
     this.#warningMs = deps.warningMs;
+    this.#warning = deps.warning ?? REFRESH_WARNING;
     this.#schedule = deps.schedule ?? timerSchedule;
   }
 
@@ -73,6 +94,7 @@ export class ExpiryWatch {
     this.#expiresAt = null;
   }
 
+  /** Warns (once, while `warn`) when inside the window, closes at expiry, else waits for either. */
   #next(warn: boolean): void {
     const expiresAt = this.#expiresAt;
     if (expiresAt === null || this.#client.closed) return;
@@ -81,26 +103,25 @@ export class ExpiryWatch {
       this.#client.close(DISCONNECT.tokenExpired);
       return;
     }
-    if (warn && left > this.#warningMs) {
-      this.#cancel = this.#schedule(() => this.#warn(), left - this.#warningMs);
-      return;
+    if (warn && this.#warningMs > 0) {
+      if (left > this.#warningMs) {
+        // Wakes into #next rather than straight into the warning: a capped timer wakes early.
+        this.#cancel = this.#schedule(() => this.#next(true), left - this.#warningMs);
+        return;
+      }
+      this.#warn(expiresAt, left);
     }
-    if (warn) this.#warn();
-    else this.#cancel = this.#schedule(() => this.#next(false), left);
+    this.#cancel = this.#schedule(() => this.#next(false), left);
   }
 
-  #warn(): void {
-    const expiresAt = this.#expiresAt;
-    if (expiresAt === null || this.#client.closed) return;
-    const seconds = Math.max(0, Math.round((expiresAt - this.#clock.now()) / 1000));
+  #warn(expiresAt: number, left: number): void {
+    const seconds = Math.round(left / 1000);
     this.#client.reply(
-      encodeError({
-        code: ERROR_CODES.tokenExpiring,
-        message:
-          `the credential expires in ${seconds} s: send {"type":"refresh","token":"..."} or reconnect with a new one`,
-      }),
-      "error",
+      encodeTokenExpiring(
+        expiresAt,
+        `the credential expires in ${seconds} s: ${this.#warning.advice}`,
+      ),
+      this.#warning.type,
     );
-    this.#next(false);
   }
 }

@@ -677,7 +677,7 @@ export const SETTINGS = {
     env: "HERALD_EXPIRY_WARNING_SECONDS",
     default: 60,
     description:
-      "A connection whose credential expires gets a token_expiring error this long before; closed 4001 at expiry.",
+      "A connection whose credential expires gets one token_expiring warning this long before (SSE: event token_expiring; 0: none); closed 4001 at expiry.",
     parse: integer(0, 86_400),
   },
   maxConnectionsPerTenant: {

@@ -35,6 +35,16 @@ export async function startAuthHub(env: Record<string, string>): Promise<TestHub
   return startTestHub(env, { auth, metrics });
 }
 
+/** A `jwt`-mode hub whose credentials expire exactly at `exp` and are warned `warningSeconds` before. */
+export function startExpiringJwtHub(warningSeconds: number): Promise<TestHub> {
+  return startAuthHub({
+    HERALD_AUTH: "jwt",
+    HERALD_JWT_SECRET: JWT_SECRET,
+    HERALD_JWT_CLOCK_SKEW_SECONDS: "0",
+    HERALD_EXPIRY_WARNING_SECONDS: String(warningSeconds),
+  });
+}
+
 /** A tokens file in a fresh temporary directory; `write` replaces its content. */
 export async function tokensFile(entries: readonly TokenEntry[]) {
   const dir = await Deno.makeTempDir({ prefix: "herald-tokens-" });

@@ -2,8 +2,9 @@
  * Agents across real processes: a command routed over real Redis to the node an agent is
  * connected to; a node killed with SIGKILL whose agents go offline on the other node within
  * HERALD_PRESENCE_TTL_MS + HERALD_AGENT_CHECK_MS, and the commands it held `agent_lost` for
- * their waiters (HTTP and `herald agents command`); the reference agent reconnecting after a hub
- * restart and running a demo action.
+ * their waiters (HTTP and `herald agents command`); a command whose accepting node was killed
+ * timed out by the surviving node; the reference agent reconnecting after a hub restart and
+ * running a demo action.
  */
 
 import assert from "node:assert/strict";
@@ -31,9 +32,13 @@ import { runCli } from "./_cli.ts";
 const PRESENCE_TTL_MS = 2_000;
 const CHECK_MS = 250;
 
-async function redisHubs(redisUrl: string): Promise<[HubProcess, HubProcess]> {
+async function redisHubs(
+  redisUrl: string,
+  extraEnv: Record<string, string> = {},
+): Promise<[HubProcess, HubProcess]> {
   const env = {
     ...AGENT_ENV,
+    ...extraEnv,
     HERALD_BUS: "redis",
     HERALD_REDIS_URL: redisUrl,
     HERALD_PRESENCE_TTL_MS: String(PRESENCE_TTL_MS),
@@ -198,6 +203,52 @@ Deno.test({
     const status = await control(b.url, "GET", `/agents/mute-1/commands/${answer.body.commandId}`);
     assert.equal(status.body.command.status, "agent_lost");
     await agent.closedPromise;
+  },
+});
+
+Deno.test({
+  name:
+    "agents over redis: a command whose accepting node was killed with SIGKILL is timed_out by the node holding its agent",
+  ignore: redisMissing() !== null,
+  async fn() {
+    await using redis = await startRedis();
+    // Long enough that node b is surely killed before its own deadline check.
+    const timeoutMs = 3_000;
+    const [a, b] = await redisHubs(redis.url, {
+      HERALD_AGENT_COMMAND_TIMEOUT_MS: String(timeoutMs),
+    });
+    await using _a = a;
+    await using _b = b;
+    await using watcher = await TestClient.connect(`${a.wsUrl}?topic=agent.command.timed_out`);
+    // Connected to node a and silent: it receives the command and never answers it.
+    await using agent = await connectAgent(a.url, "mute-2");
+    await waitOnline(b.url, "mute-2", true);
+    const sent = await control(b.url, "POST", "/agents/mute-2/commands", { action: "echo" });
+    const commandId = sent.body.commandId;
+    assert.equal(typeof commandId, "string", JSON.stringify(sent.body));
+    await waitFor(() => commandsOf(agent).length === 1, "the command on the agent");
+    b.child.kill("SIGKILL");
+    const statusOnA = async () =>
+      (await control(a.url, "GET", `/agents/mute-2/commands/${commandId}`)).body.command;
+    const final = await waitFor(
+      async () => {
+        const command = await statusOnA();
+        return command.status === "sent" ? null : command;
+      },
+      "the command's outcome, read through node a",
+      PRESENCE_TTL_MS + timeoutMs + CHECK_MS + 15_000,
+    );
+    assert.equal(final.status, "timed_out");
+    assert.match(final.error, /no outcome within 3000 ms/);
+    const event = await watcher.waitForFrame(
+      (frame) => frame.type === "agent.command.timed_out",
+      "agent.command.timed_out on node a",
+    );
+    assert.equal(event.payload.commandId, commandId);
+    assert.ok(
+      a.logs.some((line) => /commands accepted by node \S+ timed out/.test(line)),
+      "node a's dead-origin sweep timed it out",
+    );
   },
 });
 

@@ -1,6 +1,6 @@
 /**
- * The agent store on a real Redis, as two nodes share it: the index of the commands each node
- * holds, the first-outcome-wins transition when two survivors race to report a dead node's
+ * The agent store on a real Redis, as two nodes share it: the indexes of the commands each node
+ * holds and accepted, the first-outcome-wins transition when two survivors race to report a dead node's
  * commands, and an index that forgets what expired.
  */
 import assert from "node:assert/strict";
@@ -12,14 +12,19 @@ function store(url: string, commandTtlMs = 60_000): RedisAgentStore {
   return new RedisAgentStore({ url, prefix: "held", commandTtlMs });
 }
 
-function command(commandId: string, holder: string, createdAt = Date.now()): CommandRecord {
+function command(
+  commandId: string,
+  holder: string,
+  createdAt = Date.now(),
+  origin = "n2",
+): CommandRecord {
   return {
     tenant: "t:1",
     commandId,
     agentId: "k1",
     action: "start_session",
     payload: {},
-    origin: "n2",
+    origin,
     holder,
     createdAt,
     deadline: createdAt + 60_000,
@@ -34,7 +39,7 @@ function command(commandId: string, holder: string, createdAt = Date.now()): Com
 
 Deno.test({
   name:
-    "redis agent store: a dead node's held commands are finished by exactly one of two racing nodes, then the node is forgotten",
+    "redis agent store: a dead node's held or accepted commands are finished by exactly one of two racing nodes, then the node is forgotten",
   ignore: redisMissing() !== null,
   async fn() {
     await using redis = await startRedis();
@@ -43,10 +48,16 @@ Deno.test({
     try {
       await first.putCommand(command("c1", "n1"));
       await first.putCommand(command("c2", "n1"));
-      await first.putCommand(command("c3", "n3"));
+      await first.putCommand(command("c3", "n3", Date.now(), "n4"));
       await first.finishCommand("t:1", "c2", { status: "completed", at: 1 });
-      assert.deepEqual((await second.commandHolders()).sort(), ["n1", "n3"]);
-      assert.deepEqual(await second.heldCommands("n1"), [{ tenant: "t:1", commandId: "c1" }]);
+      assert.deepEqual((await second.commandNodes("holder")).sort(), ["n1", "n3"]);
+      assert.deepEqual(await second.unfinishedCommands("holder", "n1"), [
+        { tenant: "t:1", commandId: "c1" },
+      ]);
+      assert.deepEqual((await second.commandNodes("origin")).sort(), ["n2", "n4"]);
+      assert.deepEqual(await second.unfinishedCommands("origin", "n2"), [
+        { tenant: "t:1", commandId: "c1" },
+      ]);
       const lost = { status: "agent_lost", at: 2, reason: "node_lost" } as const;
       const wins = await Promise.all([
         first.finishCommand("t:1", "c1", lost),
@@ -54,8 +65,10 @@ Deno.test({
       ]);
       assert.deepEqual(wins.sort(), [false, true], "exactly one node reports it");
       assert.equal((await first.getCommand("t:1", "c1"))?.reason, "node_lost");
-      assert.deepEqual(await second.heldCommands("n1"), []);
-      assert.deepEqual(await second.commandHolders(), ["n3"], "n1 holds nothing: forgotten");
+      assert.deepEqual(await second.unfinishedCommands("holder", "n1"), []);
+      assert.deepEqual(await second.commandNodes("holder"), ["n3"], "n1 holds nothing: forgotten");
+      assert.deepEqual(await second.unfinishedCommands("origin", "n2"), []);
+      assert.deepEqual(await second.commandNodes("origin"), ["n4"], "n2 has none: forgotten");
     } finally {
       await Promise.all([first.close(), second.close()]);
     }
@@ -74,9 +87,12 @@ Deno.test({
       assert.equal(await redis.cli("ZCARD", "held:agent-commands-held:n1"), "1");
       // Its record expires (deleted here rather than waited for).
       await redis.cli("DEL", "held:agent-command:3:t:1:gone");
-      assert.deepEqual(await shortLived.heldCommands("n1"), []);
+      assert.deepEqual(await shortLived.unfinishedCommands("holder", "n1"), []);
       assert.equal(await redis.cli("ZCARD", "held:agent-commands-held:n1"), "0");
-      assert.deepEqual(await shortLived.commandHolders(), []);
+      assert.deepEqual(await shortLived.commandNodes("holder"), []);
+      assert.deepEqual(await shortLived.unfinishedCommands("origin", "n2"), []);
+      assert.equal(await redis.cli("ZCARD", "held:agent-commands-accepted:n2"), "0");
+      assert.deepEqual(await shortLived.commandNodes("origin"), []);
       // A later command on a node prunes the members older than it whose record expired.
       const old = Date.now() - 1_000;
       await shortLived.putCommand(command("old", "n5", old));

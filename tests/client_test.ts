@@ -9,7 +9,7 @@ import { connect, type SubscriptionItem } from "../client/mod.ts";
 import { Recorder } from "./_client_recorder.ts";
 import { CLIENT_SCENARIOS, type ClientDriver } from "./_client_scenarios.ts";
 import { publishSeqs, startTestHub, TEST_TOKEN, waitFor } from "./_harness.ts";
-import { JWT_SECRET, signJwt, startAuthHub } from "./_identity.ts";
+import { signJwt, startExpiringJwtHub } from "./_identity.ts";
 
 /** The driver for a client running in this process. */
 function denoDriver(): ClientDriver & AsyncDisposable {
@@ -82,12 +82,7 @@ Deno.test("client (Deno): a subscription nobody reads keeps its newest items and
 });
 
 Deno.test("client (Deno): 4001 (token expired) asks getToken for a new token; with a fixed token it is final", async () => {
-  await using hub = await startAuthHub({
-    HERALD_AUTH: "jwt",
-    HERALD_JWT_SECRET: JWT_SECRET,
-    HERALD_JWT_CLOCK_SKEW_SECONDS: "0",
-    HERALD_EXPIRY_WARNING_SECONDS: "0",
-  });
+  await using hub = await startExpiringJwtHub(0);
   const claims = { sub: "dash", tenant: "acme", scope: "subscribe:*" };
   // exp is whole seconds from a floored now: 1 s may leave a few ms, expired before the
   // handshake; 2 s leaves at least one.

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { decodeJwt } from "jose";
 import { readMetrics, TestClient, waitFor } from "./_harness.ts";
 import { SseReader } from "./_sse.ts";
 import {
@@ -13,6 +14,7 @@ import {
   publishAs,
   signJwt,
   startAuthHub,
+  startExpiringJwtHub,
   type TokenEntry,
   tokensFile,
 } from "./_identity.ts";
@@ -197,12 +199,7 @@ Deno.test("credentials: the bearer.<token> subprotocol is accepted and echoed; a
 });
 
 Deno.test("jwt mode: an expiring connection is warned, then closed with 4001 unless it refreshes; SSE ends with a close event", async () => {
-  await using hub = await startAuthHub({
-    HERALD_AUTH: "jwt",
-    HERALD_JWT_SECRET: JWT_SECRET,
-    HERALD_JWT_CLOCK_SKEW_SECONDS: "0",
-    HERALD_EXPIRY_WARNING_SECONDS: "1",
-  });
+  await using hub = await startExpiringJwtHub(1);
   const claims = { sub: "alice", tenant: "acme", scope: "subscribe:*" };
   const short = await signJwt(claims, { expiresInSeconds: 2 });
   await using expiring = await TestClient.connect(`${hub.wsUrl}?token=${short}`);
@@ -229,6 +226,63 @@ Deno.test("jwt mode: an expiring connection is warned, then closed with 4001 unl
   // Past the first token's expiry, the refreshed connection is still open and answers.
   assert.equal((await refreshing.request({ type: "ping", requestId: "p" })).type, "pong");
   assert.equal(refreshing.closeEvent, null);
+});
+
+Deno.test("jwt mode: an SSE stream is warned once before its token expires, then resumes with a new token via Last-Event-ID without loss", async () => {
+  await using hub = await startExpiringJwtHub(3);
+  const claims = { sub: "dash", tenant: "acme", scope: "subscribe:*" };
+  const publisher = await signJwt({ sub: "ci", tenant: "acme", scope: "publish:*" });
+  const publish = async (appId: string) =>
+    assert.equal((await publishAs(hub, publisher, step(appId))).status, 202);
+  const stream = (token: string, headers: Record<string, string> = {}) =>
+    SseReader.open(`${hub.url}/events/stream?token=${token}`, headers);
+  const at = (reader: SseReader, appId: string) =>
+    reader.messages.findIndex((message) => message.data?.appId === appId);
+  const warningsOf = (reader: SseReader) =>
+    reader.messages.filter((message) => message.event === "token_expiring");
+
+  // 6-7 s left: outside the 3 s window. 2-3 s left: inside it from the start.
+  const later = await signJwt(claims, { expiresInSeconds: 7 });
+  const soon = await signJwt(claims, { expiresInSeconds: 3 });
+  await using outside = await stream(later);
+  await using inside = await stream(soon);
+  await publish("one");
+  await waitFor(() => at(outside, "one") >= 0 && at(inside, "one") >= 0, "event one on both");
+  const early = await waitFor(() => warningsOf(inside)[0], "the warning at once");
+  assert.ok(inside.messages.indexOf(early) < at(inside, "one"), "warned before any later event");
+  assert.deepEqual(warningsOf(outside), [], "no warning outside the window");
+
+  const warning = await waitFor(() => warningsOf(outside)[0], "the warning", 15_000);
+  assert.equal(warning.id, null);
+  assert.equal(warning.data.type, "error");
+  assert.equal(warning.data.payload.code, "token_expiring");
+  assert.match(warning.data.payload.message, /reconnect with a new token/);
+  assert.equal(
+    warning.data.payload.expiresAt,
+    new Date(decodeJwt(later).exp! * 1000).toISOString(),
+  );
+  // Still open after the warning: events keep coming until the close.
+  await publish("two");
+  await waitFor(() => at(outside, "two") >= 0, "event two after the warning");
+  const close = await waitFor(
+    () => outside.messages.find((message) => message.event === "close"),
+    "the close event",
+    15_000,
+  );
+  assert.equal(close.data.code, 4001);
+  assert.ok(outside.messages.indexOf(warning) < outside.messages.indexOf(close));
+  assert.equal(warningsOf(outside).length, 1, "warned once");
+  assert.equal(warningsOf(inside).length, 1, "warned once");
+
+  // Published while no stream is open; the new token's stream resumes from the last id seen.
+  await publish("three");
+  const lastSeen = outside.events.at(-1)!.id!;
+  await using resumed = await stream(await signJwt(claims), { "last-event-id": lastSeen });
+  assert.equal(resumed.response.status, 200);
+  await publish("four");
+  const events = await resumed.waitForEvents(2);
+  assert.deepEqual(events.map((event) => event.data.appId), ["three", "four"]);
+  assert.deepEqual(outside.events.map((event) => event.data.appId), ["one", "two"]);
 });
 
 Deno.test("jwt mode: tenant and scopes come from the claims; bad tokens get 401 without the token", async () => {

@@ -1,9 +1,10 @@
 /**
  * `GET /events/stream`: the event stream as Server-Sent Events, for `curl -N` and the browser's
  * `EventSource`. Each event is `event: <type>`, `id: <seq>`, `data: <the WebSocket frame>`;
- * replies and notices (`response`, `lagged`) come as events of that name without an id. Resume
- * with `Last-Event-ID` (sent by EventSource on reconnect) or `?since=`; a comment heartbeat
- * keeps proxies from closing an idle stream.
+ * replies and notices (`response`, `lagged`) come as events of that name without an id, the
+ * expiry warning as `token_expiring` (`error` would reach EventSource's `onerror`). Resume with
+ * `Last-Event-ID` (sent by EventSource on reconnect) or `?since=`; a comment heartbeat keeps
+ * proxies from closing an idle stream.
  *
  * The client behind the stream is an ordinary hub client with the same bounded queue and pump:
  * the transport's `bufferedAmount` is the bytes the response stream holds that the HTTP server
@@ -12,8 +13,8 @@
  * @module
  */
 
-import type { Clock } from "../../hub/clock.ts";
-import { ExpiryWatch } from "../../hub/expiry.ts";
+import { type Clock, systemClock } from "../../hub/clock.ts";
+import { type ExpiryWarning, ExpiryWatch } from "../../hub/expiry.ts";
 import type { Hub } from "../../hub/hub.ts";
 import type { Principal } from "../../hub/principal.ts";
 import type { Outgoing, Transport } from "../../hub/transport.ts";
@@ -24,14 +25,26 @@ import { admitStream, subscribeInitial } from "./_initial.ts";
 /** What the SSE endpoint needs. */
 export interface SseDeps {
   readonly hub: Hub;
-  readonly config: Pick<Config, "allowedOrigins" | "sseHeartbeatSeconds" | "maxSubscriptions">;
+  readonly config: Pick<
+    Config,
+    "allowedOrigins" | "sseHeartbeatSeconds" | "maxSubscriptions" | "expiryWarningSeconds"
+  >;
   /** Decides who reads the stream, and so its tenant. */
   readonly auth: Authenticator;
-  /** Ends the stream when the reader's credential expires; none: the system clock. */
+  /** Warns, then ends the stream, as the reader's credential expires; none: the system clock. */
   readonly clock?: Clock;
   /** Takes a connection slot for the reader (returns its release) or answers why not. */
   readonly admit?: (principal: Principal) => (() => void) | Response;
 }
+
+/**
+ * A stream cannot present a new credential: the warning is its own event (not `error`, which
+ * EventSource reports as a failure), and the reader reconnects with a new token.
+ */
+export const SSE_EXPIRY_WARNING: ExpiryWarning = {
+  type: "token_expiring",
+  advice: "reconnect with a new token (Last-Event-ID resumes where this stream ends)",
+};
 
 const encoder = new TextEncoder();
 /**
@@ -128,9 +141,13 @@ export async function handleSse(request: Request, deps: SseDeps): Promise<Respon
   stream.comment("herald event stream");
   subscribeInitial(deps.hub, client, { ...initial, since });
   heartbeat(stream, deps.config.sseHeartbeatSeconds);
-  if (principal.expiresAt != null && deps.clock !== undefined) {
+  if (principal.expiresAt != null) {
     // At expiry the stream ends with `event: close` (4001): reconnect with a new token.
-    const expiry = new ExpiryWatch(client, { clock: deps.clock, warningMs: 0 });
+    const expiry = new ExpiryWatch(client, {
+      clock: deps.clock ?? systemClock,
+      warningMs: deps.config.expiryWarningSeconds * 1000,
+      warning: SSE_EXPIRY_WARNING,
+    });
     expiry.arm(principal.expiresAt);
     void stream.ended.then(() => expiry.stop());
   }
