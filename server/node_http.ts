@@ -316,6 +316,10 @@ async function serveUpgrade(
   socket: Socket,
   head: Uint8Array,
 ): Promise<void> {
+  // Node hands an upgrade's socket over without its own error listener: a client that leaves
+  // while the refusal below is written (EPIPE, ECONNRESET) must not become an uncaught error,
+  // which would end the process.
+  socket.on("error", () => socket.destroy());
   let completed!: () => void;
   const done = new Promise<void>((resolve) => completed = resolve);
   socket.once("close", () => completed());

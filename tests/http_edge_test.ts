@@ -425,3 +425,29 @@ Deno.test("the node front frees each WebSocket's socket when it closes: 3,000 co
   // Node's socket left reachable after the upgrade kept about 2.4 KiB each: 7 MiB here.
   assert.ok(grown < 1.5 * 1024 * 1024, `the heap grew ${(grown / 1024).toFixed(0)} KiB`);
 });
+
+Deno.test("the node front survives clients that leave while their upgrade is refused", async () => {
+  await using hub = await spawnHub({ HERALD_LOG_LEVEL: "debug" });
+  const refused = request(`GET /ws?token=${TEST_TOKEN}x HTTP/1.1`, [
+    `Host: 127.0.0.1:${hub.port}`,
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    KEY,
+    "Sec-WebSocket-Version: 13",
+  ]);
+  // Each client sends an upgrade the hub refuses (a wrong token: 401) and resets the connection
+  // at once, so the refusal is written to a socket that is gone (EPIPE, ECONNRESET).
+  for (let round = 0; round < 20; round++) {
+    await Promise.all(Array.from({ length: 20 }, async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: hub.port });
+      await conn.write(new TextEncoder().encode(refused)).catch(() => {});
+      conn.close();
+    }));
+  }
+  const health = await fetch(`${hub.url}/health`);
+  assert.equal(health.status, 200, "the hub is still up");
+  await health.body?.cancel();
+  for (const line of hub.logs) {
+    assert.doesNotThrow(() => JSON.parse(line), `not a structured log line: ${line}`);
+  }
+});
