@@ -467,24 +467,29 @@ function logListening(app: App, { hostname, port }: { hostname: string; port: nu
   });
 }
 
-/** `deno run`: serve on the configured port, through node:http or Deno.serve. */
-async function serveItself(config: Config, app: App): Promise<void> {
-  const stopParts = async () => {
+/**
+ * What SIGTERM runs: closes the clients (draining), stops listening, then closes the agents,
+ * the bus and the history.
+ */
+function shutdownOf(app: App, stopListening: () => Promise<void> = () => Promise.resolve()) {
+  return async () => {
+    await app.drain();
+    await stopListening();
     await app.agents.close();
     await app.hub.bus.close();
     await app.hub.history.close();
   };
+}
+
+/** `deno run`: serve on the configured port, through node:http or Deno.serve. */
+async function serveItself(config: Config, app: App): Promise<void> {
   if (config.httpServer === "node") {
     const server = await serveNodeHttp(
       config,
       app.handler,
       (address) => logListening(app, address),
     );
-    onSignals(config, async () => {
-      await app.drain();
-      await server.shutdown();
-      await stopParts();
-    });
+    onSignals(config, shutdownOf(app, () => server.shutdown()));
     return;
   }
   const log = logger("server");
@@ -502,11 +507,7 @@ async function serveItself(config: Config, app: App): Promise<void> {
     },
     onListen: (address) => logListening(app, address),
   }, app.handler);
-  onSignals(config, async () => {
-    await app.drain();
-    await server.shutdown();
-    await stopParts();
-  });
+  onSignals(config, shutdownOf(app, () => server.shutdown()));
   await server.finished;
 }
 
@@ -523,12 +524,7 @@ function serveThroughDenoServe(config: Config, app: App): void {
     "Under deno serve, Deno.serve owns the listener: request heads and idle connections are not timed out; bound them in a proxy in front",
   );
   // The first isolate to exit ends the process: exit once every isolate finished.
-  onSignals(config, async () => {
-    await app.drain();
-    await app.agents.close();
-    await app.hub.bus.close();
-    await app.hub.history.close();
-  }, () => isolates.stopped());
+  onSignals(config, shutdownOf(app), () => isolates.stopped());
 }
 
 const entry = import.meta.main ? entryOf(Deno.args) : null;

@@ -53,7 +53,6 @@ export function upgradeWebSocket(
 ): Deno.WebSocketUpgrade {
   const raw = upgradeSockets.get(request);
   if (raw === undefined) return Deno.upgradeWebSocket(request, options);
-  upgradeSockets.delete(request);
   const handle = (raw.socket as unknown as { _handle: NodeHandle | null })._handle;
   const upgraded = Deno.upgradeWebSocket(request, {
     ...options,
@@ -173,7 +172,7 @@ function infoOf(socket: Socket, completed: Promise<void>): Deno.ServeHandlerInfo
 /** The fetch `Request` for a node request, or an error answer when its head cannot be one. */
 function toRequest(
   incoming: http.IncomingMessage,
-  signal: AbortSignal,
+  signal: AbortSignal | null,
   withBody: boolean,
 ): Request | Response {
   const headers = new Headers();
@@ -229,17 +228,16 @@ async function serveRequest(
   outgoing: http.ServerResponse,
 ): Promise<void> {
   const aborted = new AbortController();
-  let completed!: () => void;
-  const done = new Promise<void>((resolve) => completed = resolve);
+  const completed = Promise.withResolvers<void>();
   outgoing.once("close", () => {
-    completed();
+    completed.resolve();
     // The client left before the response ended: SSE and long reads stop with it.
     if (!outgoing.writableFinished) aborted.abort();
   });
   const request = toRequest(incoming, aborted.signal, true);
   const response = request instanceof Response
     ? request
-    : await handler(request, infoOf(incoming.socket as Socket, done));
+    : await handler(request, infoOf(incoming.socket as Socket, completed.promise));
   // A body the handler did not read (refused before reading, or late: 408) is still on its
   // way: the next request on this connection cannot be parsed before it, so end the connection.
   await writeResponse(response, outgoing, !incoming.complete);
@@ -320,24 +318,42 @@ async function serveUpgrade(
   // while the refusal below is written (EPIPE, ECONNRESET) must not become an uncaught error,
   // which would end the process.
   socket.on("error", () => socket.destroy());
-  let completed!: () => void;
-  const done = new Promise<void>((resolve) => completed = resolve);
-  socket.once("close", () => completed());
-  const request = toRequest(incoming, new AbortController().signal, false);
+  const completed = Promise.withResolvers<void>();
+  socket.once("close", () => completed.resolve());
+  const request = toRequest(incoming, null, false);
   let response: Response;
   if (request instanceof Response) {
     response = request;
   } else {
     upgradeSockets.set(request, { socket, head });
-    response = await handler(request, infoOf(socket, done));
+    response = await handler(request, infoOf(socket, completed.promise));
     upgradeSockets.delete(request);
   }
   if (response.status === 101) return;
-  const body = new Uint8Array(await response.arrayBuffer());
-  const lines = [`HTTP/1.1 ${response.status} ${http.STATUS_CODES[response.status] ?? ""}`];
-  response.headers.forEach((value, name) => lines.push(`${name}: ${value}`));
-  lines.push(`content-length: ${body.byteLength}`, "connection: close", "", "");
-  socket.write(lines.join("\r\n"));
+  const headers: string[] = [];
+  response.headers.forEach((value, name) => headers.push(`${name}: ${value}`));
+  endWithResponse(socket, response.status, headers, new Uint8Array(await response.arrayBuffer()));
+}
+
+/**
+ * Writes a whole HTTP/1.1 response on a socket node no longer answers for (an upgrade it handed
+ * over, a request it could not parse) and closes it.
+ */
+function endWithResponse(
+  socket: Socket,
+  status: number,
+  headers: readonly string[],
+  body: Uint8Array,
+): void {
+  const head = [
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}`,
+    ...headers,
+    `content-length: ${body.byteLength}`,
+    "connection: close",
+    "",
+    "",
+  ];
+  socket.write(head.join("\r\n"));
   socket.end(body);
 }
 
@@ -370,12 +386,11 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
     socket.destroy();
     return;
   }
-  const status = HTTP_ERRORS[code];
   const body = JSON.stringify({ error: { code, message: CLIENT_ERROR_MESSAGES[code] } });
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n` +
-      "content-type: application/json; charset=utf-8\r\n" +
-      `content-length: ${new TextEncoder().encode(body).byteLength}\r\n` +
-      "connection: close\r\n\r\n" + body,
+  endWithResponse(
+    socket,
+    HTTP_ERRORS[code],
+    ["content-type: application/json; charset=utf-8"],
+    new TextEncoder().encode(body),
   );
 }
